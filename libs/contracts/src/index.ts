@@ -1,0 +1,21 @@
+export { SluiceError, InvalidMessageError, InvalidConfigError } from './errors.ts';
+export { readConfigMapping, assertConfig } from './config-text.ts';
+export { isId, newId, ID_PATTERN } from './ids.ts';
+export { normalizeHostname, isValidRouteHostname, routeCandidates, hostnameToKey, keyToHostname } from './hostname.ts';
+export { subjects, streams, buckets, parseDataSubject, type Direction, type TransportKind } from './subjects.ts';
+export {
+  codecs,
+  type Codec,
+  type ConnOpened,
+  type ConnAssigned,
+  type RouteResult,
+  type AgentHeartbeat,
+  type AgentOffline,
+  type EdgeHeartbeat,
+  type EdgeOffline,
+  type RegisterRequest,
+  type RegisterReply,
+  type UnregisterRequest,
+  type RouteRecord,
+} from './schemas.ts';
+export { dnsStream, dnsSubjects, dnsCodecs, parseDnsSubject, type DnsSubject, type AgentAddress, type EdgeAddress, type AcmeTxt } from './dns.ts';

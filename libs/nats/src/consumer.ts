@@ -1,0 +1,98 @@
+import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, type JsMsg, type ConsumerMessages } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { ensureStreams } from './assets.ts';
+import { onReconnect } from './connect.ts';
+
+export interface PullConsumerSpec {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  /** The server deletes the consumer after this long without a pull (a process that died). */
+  inactiveThresholdMs?: number;
+  /** Start from scratch: delete an existing consumer of this name first (a fresh process). */
+  fresh?: boolean;
+  maxMessages?: number;
+}
+
+export interface RunningConsumer {
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs one ack-less pull consumer for the life of the process, delivering to `onMessage` in
+ * order. After a reconnect it re-creates the streams and the consumer if the server lost them
+ * and starts pulling again, so the caller never has to.
+ */
+export async function runPullConsumer(
+  nc: NatsConnection,
+  spec: PullConsumerSpec,
+  onMessage: (m: JsMsg) => void,
+  logger: Logger,
+): Promise<RunningConsumer> {
+  const js = jetstream(nc);
+  let messages: ConsumerMessages | undefined;
+  let stopped = false;
+  let generation = 0;
+
+  const ensureConsumer = async (fresh: boolean): Promise<void> => {
+    const jsm = await jetstreamManager(nc);
+    if (fresh) await jsm.consumers.delete(spec.stream, spec.durable).catch(() => undefined);
+    else {
+      const exists = await jsm.consumers.info(spec.stream, spec.durable).then(() => true, () => false);
+      if (exists) return;
+    }
+    await jsm.consumers.add(spec.stream, {
+      durable_name: spec.durable,
+      filter_subject: spec.filterSubject,
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.New,
+      inactive_threshold: nanos(spec.inactiveThresholdMs ?? 60_000),
+      max_waiting: 16,
+    });
+  };
+
+  const start = async (): Promise<void> => {
+    const gen = ++generation;
+    const consumer = await js.consumers.get(spec.stream, spec.durable);
+    if (stopped || gen !== generation) return;
+    messages = await consumer.consume({
+      max_messages: spec.maxMessages ?? 256,
+      expires: 5_000,
+      callback: onMessage,
+    });
+  };
+
+  await ensureStreams(nc);
+  await ensureConsumer(spec.fresh ?? false);
+  await start();
+
+  let recovering = false;
+  onReconnect(nc, () => {
+    if (stopped || recovering) return;
+    recovering = true;
+    void (async () => {
+      for (let attempt = 0; !stopped; attempt++) {
+        try {
+          messages?.stop();
+          await ensureStreams(nc);
+          await ensureConsumer(false);
+          await start();
+          logger.info({ consumer: spec.durable }, 'consumer resumed after reconnect');
+          break;
+        } catch (err) {
+          logger.warn({ err, consumer: spec.durable, attempt }, 'consumer resume failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        }
+      }
+      recovering = false;
+    })();
+  });
+
+  return {
+    async stop() {
+      stopped = true;
+      messages?.stop();
+    },
+  };
+}

@@ -1,0 +1,16 @@
+export { startNats, NatsServerError } from './nats-server.ts';
+export type { StartNatsOptions, NatsServerHandle, NatsServerErrorCode } from './nats-server.ts';
+export { startTcpProxy } from './tcp-proxy.ts';
+export type { TcpProxy, TcpProxyTarget } from './tcp-proxy.ts';
+export { startTcpEcho } from './tcp-echo.ts';
+export type { TcpEcho } from './tcp-echo.ts';
+export { freePort } from './free-port.ts';
+export { rssKiB } from './rss.ts';
+export { patternStream, patternDigest, sha256OfStream, PATTERN_BLOCK_BYTES } from './bytes.ts';
+export type { StreamDigest } from './bytes.ts';
+export { spawnService, repoRoot } from './service-process.ts';
+export type { ServiceProcess } from './service-process.ts';
+export { startStack } from './stack.ts';
+export type { Stack, StackOptions, AgentSpec } from './stack.ts';
+export { startNsd, startUnbound, DnsServerError } from './dns-servers.ts';
+export type { DnsServerHandle } from './dns-servers.ts';

@@ -1,0 +1,126 @@
+// `npm run up`: the whole gateway on this machine — nats-server (JetStream), registry, router,
+// edge, ddns (DNS for the local zones), a demo upstream and one agent for demo.sluice.localhost —
+// then the URLs to try.
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startNats, spawnService, freePort, repoRoot, type ServiceProcess } from '@sluice/testing';
+import { demoCertPaths } from '@sluice/demo';
+
+const { values } = parseArgs({
+  options: {
+    'http-port': { type: 'string', default: '8080' },
+    'tls-port': { type: 'string', default: '8443' },
+    'nats-port': { type: 'string', default: '4222' },
+    'dns-port': { type: 'string', default: '5353' },
+    transport: { type: 'string', default: 'jetstream' },
+  },
+});
+const httpPort = Number(values['http-port']);
+const tlsPort = Number(values['tls-port']);
+const dnsPort = Number(values['dns-port']);
+const zone = 'sluice.localhost';
+const dynZone = `dyn.${zone}`;
+const stateDir = join(repoRoot, '.sluice');
+mkdirSync(stateDir, { recursive: true });
+
+const procs: ServiceProcess[] = [];
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    process.stderr.write('\n[sluice] stopping…\n');
+    for (const p of [...procs].reverse()) await p.stop(15_000).catch(() => undefined);
+    await nats?.stop().catch(() => undefined);
+    rmSync(join(stateDir, 'local.json'), { force: true });
+    process.stderr.write('[sluice] stopped\n');
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void shutdown(0));
+process.once('SIGTERM', () => void shutdown(0));
+
+let nats: Awaited<ReturnType<typeof startNats>> | undefined;
+try {
+  const natsPortWanted = Number(values['nats-port']);
+  nats = await startNats({ port: natsPortWanted, storeDir: join(stateDir, 'jetstream') }).catch(async () => {
+    process.stderr.write(`[sluice] port ${natsPortWanted} is taken; using another for nats-server\n`);
+    return startNats({ port: await freePort(), storeDir: join(stateDir, 'jetstream') });
+  });
+  const demoToken = 'demo-agent-token-for-local-use-only';
+  const demo = await spawnService('demo', 'services/demo/src/main.ts', { DEMO_HTTP_PORT: '0', DEMO_HTTPS_PORT: '0' });
+  procs.push(demo);
+  procs.push(
+    await spawnService('registry', 'services/registry/src/main.ts', {
+      NATS_URL: nats.url,
+      REGISTRY_CONFIG_JSON: JSON.stringify({
+        zone,
+        region: 'local',
+        anonymousUser: 'dev',
+        publicHttpPort: httpPort,
+        publicTlsPort: tlsPort,
+        agents: [{ id: 'demo', user: 'dev', token: demoToken, hostnames: [`demo.${zone}`, `*.demo.${zone}`] }],
+      }),
+    }),
+  );
+  procs.push(await spawnService('router', 'services/router/src/main.ts', { NATS_URL: nats.url }));
+  const edge = await spawnService('edge', 'services/edge/src/main.ts', {
+    NATS_URL: nats.url,
+    EDGE_HTTP_PORT: String(httpPort),
+    EDGE_TLS_PORT: String(tlsPort),
+    OPS_PORT: '0',
+  });
+  procs.push(edge);
+  // authoritative DNS (UDP and TCP) for the tunnel zone (every name: the edge) and the dyn zone
+  // (each agent's public address, under the names the registry routed to it)
+  procs.push(
+    await spawnService('ddns', 'services/ddns/src/main.ts', {
+      NATS_URL: nats.url,
+      DDNS_CONFIG_JSON: JSON.stringify({
+        tunnelZone: zone,
+        dynZone,
+        host: '127.0.0.1',
+        port: dnsPort,
+        nameservers: [{ name: `ns1.${zone}`, ipv4: ['127.0.0.1'] }],
+        edgeAddresses: { ipv4: ['127.0.0.1'] },
+      }),
+    }),
+  );
+  procs.push(
+    await spawnService('agent', 'services/agent/src/main.ts', {
+      NATS_URL: nats.url,
+      AGENT_CONFIG_JSON: JSON.stringify({
+        nats: nats.url,
+        token: demoToken,
+        agentId: 'demo',
+        transport: values.transport,
+        ingress: [
+          { hostname: `demo.${zone}`, service: `http://127.0.0.1:${String(demo.ready.http)}` },
+          { hostname: `*.demo.${zone}`, service: `http://127.0.0.1:${String(demo.ready.http)}` },
+          { hostname: `demo.${zone}`, service: `tls://127.0.0.1:${String(demo.ready.https)}` },
+        ],
+      }),
+    }),
+  );
+  writeFileSync(join(stateDir, 'local.json'), JSON.stringify({ natsUrl: nats.url, httpPort, tlsPort, zone }, null, 2));
+  const ca = demoCertPaths.ca;
+  process.stdout.write(
+    [
+      '',
+      'Sluice is up. Try:',
+      `  curl http://demo.${zone}:${httpPort}/`,
+      `  curl --http2 --resolve demo.${zone}:${tlsPort}:127.0.0.1 --cacert ${ca} https://demo.${zone}:${tlsPort}/`,
+      `  npx sluice http 3000        # expose a local port on a generated hostname`,
+      `  dig @127.0.0.1 -p ${dnsPort} demo.${zone} A +short       # the edge's address`,
+      `  dig @127.0.0.1 -p ${dnsPort} demo.${dynZone} A +short   # the demo agent's public address`,
+      '',
+      `  nats:    ${nats.url}`,
+      `  metrics: http://127.0.0.1:${String(edge.ready.opsPort)}/metrics (edge)`,
+      '  Ctrl-C stops everything.',
+      '',
+    ].join('\n') + '\n',
+  );
+} catch (err) {
+  process.stderr.write(`[sluice] failed to start: ${(err as Error).message}\n`);
+  await shutdown(1);
+}

@@ -1,0 +1,85 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { InvalidConfigError, ID_PATTERN, normalizeHostname, isValidRouteHostname, readConfigMapping, assertConfig } from '@sluice/contracts';
+
+const Rule = Type.Object({
+  /** Exact host or `*.` wildcard; omitted = every host this agent is given (quick tunnels). */
+  hostname: Type.Optional(Type.String({ maxLength: 253 })),
+  /** `http://host:port` (HTTP, routed by Host) or `tls://host:port` (TLS passthrough by SNI). */
+  service: Type.String({ pattern: '^(http|tls)://[^/\\s]+:[0-9]{1,5}/?$' }),
+});
+
+export const AgentConfigSchema = Type.Object({
+  nats: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  agentId: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+  transport: Type.Union([Type.Literal('core'), Type.Literal('jetstream')], { default: 'jetstream' }),
+  /** Ask the registry for a generated `<name>.<user>.<region>.<zone>` hostname. */
+  generate: Type.Boolean({ default: false }),
+  ingress: Type.Array(Rule, { minItems: 1, maxItems: 1024 }),
+  heartbeatMs: Type.Integer({ minimum: 50, maximum: 10_000, default: 300 }),
+  /** Graceful stop: how long in-flight connections may take to finish. */
+  graceMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
+  /** Release generated hostnames on stop (quick tunnels). */
+  releaseOnStop: Type.Boolean({ default: false }),
+  /**
+   * The public address ddns serves for this agent's names. By default the address the NATS server
+   * sees this agent's connection come from; set it when a proxy in front of NATS hides that.
+   */
+  publicAddress: Type.Optional(Type.Object({ ipv4: Type.Optional(Type.String({ maxLength: 15 })), ipv6: Type.Optional(Type.String({ maxLength: 45 })) }, { additionalProperties: false })),
+  /** How often the public address is reported (also at start and after each reconnect). */
+  addressReportMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 })),
+});
+export type AgentConfig = Static<typeof AgentConfigSchema>;
+const check = TypeCompiler.Compile(AgentConfigSchema);
+
+export interface IngressRule {
+  hostname: string | null;
+  proto: 'http' | 'tls';
+  host: string;
+  port: number;
+}
+
+export function parseAgentConfig(input: string | object, source = 'agent config'): AgentConfig {
+  const raw = readConfigMapping(input, source);
+  const cfg: unknown = { transport: 'jetstream', generate: false, heartbeatMs: 300, graceMs: 10_000, releaseOnStop: false, ...raw };
+  assertConfig(check, cfg, source);
+  for (const r of cfg.ingress) {
+    if (r.hostname !== undefined && !isValidRouteHostname(normalizeHostname(r.hostname))) {
+      throw new InvalidConfigError(`${source}: /ingress hostname "${r.hostname}" is not a valid hostname or *. wildcard`);
+    }
+    const port = Number(new URL(r.service).port);
+    if (!(port >= 1 && port <= 65535)) throw new InvalidConfigError(`${source}: /ingress service "${r.service}" has no valid port`);
+  }
+  const pa = cfg.publicAddress;
+  if (pa?.ipv4 !== undefined && !isIPv4(pa.ipv4)) throw new InvalidConfigError(`${source}: /publicAddress/ipv4 "${pa.ipv4}" is not an IPv4 address`);
+  if (pa?.ipv6 !== undefined && !isIPv6(pa.ipv6)) throw new InvalidConfigError(`${source}: /publicAddress/ipv6 "${pa.ipv6}" is not an IPv6 address`);
+  return cfg;
+}
+
+export function compileRules(cfg: AgentConfig): IngressRule[] {
+  return cfg.ingress.map((r) => {
+    const u = new URL(r.service);
+    return {
+      hostname: r.hostname === undefined ? null : normalizeHostname(r.hostname),
+      proto: u.protocol === 'tls:' ? 'tls' : 'http',
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port),
+    };
+  });
+}
+
+/** The rule for a host and protocol: exact name first, then the nearest wildcard, then catch-all. */
+export function matchRule(rules: IngressRule[], host: string, proto: 'http' | 'tls'): IngressRule | undefined {
+  const candidates = rules.filter((r) => r.proto === proto);
+  const exact = candidates.find((r) => r.hostname === host);
+  if (exact) return exact;
+  let best: IngressRule | undefined;
+  for (const r of candidates) {
+    if (r.hostname?.startsWith('*.') && host.endsWith(r.hostname.slice(1)) && host.length > r.hostname.length - 1) {
+      if (!best || r.hostname.length > best.hostname!.length) best = r;
+    }
+  }
+  return best ?? candidates.find((r) => r.hostname === null);
+}

@@ -1,0 +1,2 @@
+export { createAgent, RegistrationRefusedError, type Agent, type AgentDeps } from './agent.ts';
+export { parseAgentConfig, compileRules, matchRule, AgentConfigSchema, type AgentConfig, type IngressRule } from './config.ts';

@@ -1,0 +1,1 @@
+export { findLocalGateway, type LocalGateway } from './local.ts';

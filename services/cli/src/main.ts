@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { connectNats } from '@sluice/nats';
+import { createLogger } from '@sluice/telemetry';
+import { SluiceError } from '@sluice/contracts';
+import { createAgent, parseAgentConfig, type AgentConfig } from '@sluice/agent';
+import { findLocalGateway } from './local.ts';
+
+const usage = `usage:
+  sluice http PORT [--nats URL] [--token T] [--transport core|jetstream] [--host H]
+      expose 127.0.0.1:PORT (or H:PORT) on a generated hostname and print its URL
+  sluice tls PORT [...]   the same for a TLS server (passthrough by SNI)
+  sluice agent --config agent.yaml
+      serve the hostnames and upstreams of an agent config (ingress rules)
+Defaults come from .sluice/local.json (written by \`npm run up\`), else nats://127.0.0.1:4222.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      nats: { type: 'string' },
+      token: { type: 'string' },
+      transport: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [cmd, arg] = positionals;
+  if (values.help || !cmd) {
+    process.stdout.write(usage + '\n');
+    return cmd || values.help ? 0 : 2;
+  }
+  const local = findLocalGateway();
+  const natsUrl = values.nats ?? process.env.SLUICE_NATS_URL ?? local?.natsUrl ?? 'nats://127.0.0.1:4222';
+  let config: AgentConfig;
+  if (cmd === 'http' || cmd === 'tls') {
+    const port = Number(arg);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      process.stderr.write(`sluice ${cmd}: expected a port number 1-65535, got "${arg ?? ''}"\n`);
+      return 2;
+    }
+    const host = values.host ?? '127.0.0.1';
+    config = parseAgentConfig({
+      nats: natsUrl,
+      ...(values.token ? { token: values.token } : {}),
+      transport: values.transport ?? 'jetstream',
+      generate: true,
+      releaseOnStop: true,
+      graceMs: 2_000,
+      ingress: [{ service: `${cmd}://${host.includes(':') ? `[${host}]` : host}:${port}` }],
+    }, 'command line');
+  } else if (cmd === 'agent') {
+    if (!values.config) {
+      process.stderr.write('sluice agent: --config FILE is required\n');
+      return 2;
+    }
+    config = parseAgentConfig(readFileSync(values.config, 'utf8'), values.config);
+  } else {
+    process.stderr.write(`sluice: unknown command "${cmd}"\n${usage}\n`);
+    return 2;
+  }
+  const logger = createLogger('cli', values['log-level'] ?? process.env.LOG_LEVEL ?? 'warn');
+  const nc = await connectNats({ servers: config.nats, name: 'sluice-cli', ...(process.env.NATS_TOKEN ? { token: process.env.NATS_TOKEN } : {}) }, logger);
+  const controlNc = await connectNats({ servers: config.nats, name: 'sluice-cli-control', ...(process.env.NATS_TOKEN ? { token: process.env.NATS_TOKEN } : {}) }, logger);
+  const agent = createAgent(config, { nc, controlNc, logger });
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await agent.stop();
+    await nc.drain();
+    await controlNc.drain();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  const reply = await agent.start();
+  for (const r of reply.refused) process.stderr.write(`refused: ${r.hostname}: ${r.reason}\n`);
+  if (cmd === 'tls') {
+    const tlsPort = local?.tlsPort ?? 443;
+    for (const h of reply.accepted) if (!h.startsWith('*.')) process.stdout.write(`https://${h}${tlsPort === 443 ? '' : `:${tlsPort}`}/\n`);
+  } else {
+    for (const u of reply.urls) process.stdout.write(`${u}\n`);
+  }
+  process.stderr.write(`agent ${agent.agentId} connected (${config.transport}); Ctrl-C to stop\n`);
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    const e = err as Error;
+    process.stderr.write(`sluice: ${e instanceof SluiceError ? `${e.code}: ` : ''}${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,2 @@
+export { createEdge, type Edge, type EdgeConfig, type EdgeDeps } from './edge.ts';
+export { errorResponse } from './pages.ts';

@@ -1,0 +1,224 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { repoRoot } from '@sluice/testing';
+import { parseKubeAgentConfig } from '@sluice/k8s-agent';
+import { parseDdnsConfig } from '@sluice/ddns';
+import { hasKubectl, kustomize, renderBuiltin } from './support/kustomize.ts';
+import type { KubeObject } from './support/fake-kube-api.ts';
+
+const IMAGE = 'ghcr.io/sluice-dev/sluice';
+const TAG = '0.1.0';
+const OPS_PORT = 9464;
+
+type Obj = KubeObject & Record<string, any>;
+
+/** kubernetes-models' class for an apiVersion/kind (validate() checks it against the OpenAPI schema). */
+async function modelFor(apiVersion: string, kind: string): Promise<new (data: unknown) => { validate(): void }> {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const path = group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+  const mod = (await import(path)) as Record<string, new (data: unknown) => { validate(): void }>;
+  const cls = mod[kind];
+  if (!cls) throw new Error(`no model for ${apiVersion} ${kind}`);
+  return cls;
+}
+
+function workloads(objects: Obj[]): Obj[] {
+  return objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+}
+
+/** Environment variables a service's code reads: `env.X`, `env['X']`, intEnv(env, 'X'), process.env.X. */
+function envReadBy(service: string): Set<string> {
+  const files = [
+    ...readdirSync(join(repoRoot, 'services', service, 'src'), { recursive: true }).map((f) => join(repoRoot, 'services', service, 'src', String(f))),
+    ...readdirSync(join(repoRoot, 'libs/runtime/src')).map((f) => join(repoRoot, 'libs/runtime/src', f)),
+  ].filter((f) => f.endsWith('.ts'));
+  const names = new Set<string>(['NODE_OPTIONS']); // read by node itself
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    for (const m of text.matchAll(/env(?:\.([A-Z][A-Z0-9_]*)|\[['"]([A-Z][A-Z0-9_]*)['"]\])|Env\(\s*[a-z.]+,\s*['"]([A-Z][A-Z0-9_]*)['"]/g)) names.add((m[1] ?? m[2] ?? m[3])!);
+  }
+  return names;
+}
+
+for (const name of ['gateway', 'agent'] as const) {
+  describe(`k8s/${name}`, () => {
+    let objects: Obj[];
+    let via: string;
+    beforeAll(() => {
+      ({ objects, via } = kustomize(join(repoRoot, 'k8s', name)) as { objects: Obj[]; via: string });
+    });
+
+    it('renders, and every object validates against the Kubernetes OpenAPI schema (kubernetes-models)', async () => {
+      expect(objects.length).toBeGreaterThan(5);
+      for (const o of objects) {
+        const Model = await modelFor(o.apiVersion!, o.kind!);
+        expect(() => new Model(o).validate(), `${o.kind}/${o.metadata.name} (rendered by ${via})`).not.toThrow();
+        expect(o.metadata.labels?.['app.kubernetes.io/part-of']).toBe('sluice');
+      }
+      const ns = objects.filter((o) => o.kind === 'Namespace');
+      expect(ns).toHaveLength(1);
+      for (const o of objects) if (!['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind!)) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(ns[0]!.metadata.name);
+    });
+
+    it('every pod: non-root, no privilege, read-only root, probes, requests and limits, its own ServiceAccount', () => {
+      const accounts = new Set(objects.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name));
+      expect(workloads(objects).length).toBeGreaterThan(0);
+      for (const w of workloads(objects)) {
+        const id = `${w.kind}/${w.metadata.name}`;
+        const pod = w.spec.template.spec;
+        expect(accounts.has(pod.serviceAccountName), `${id} serviceAccountName`).toBe(true);
+        expect(pod.securityContext?.runAsNonRoot, id).toBe(true);
+        expect(pod.securityContext?.runAsUser, id).toBeGreaterThan(0);
+        expect(pod.securityContext?.seccompProfile?.type, id).toBe('RuntimeDefault');
+        for (const c of pod.containers) {
+          expect(c.securityContext, id).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+          expect(c.livenessProbe?.httpGet?.path, `${id} liveness`).toMatch(/^\/healthz/);
+          expect(c.readinessProbe?.httpGet?.path, `${id} readiness`).toMatch(/^\/(readyz|healthz\?js-enabled-only=true)$/);
+          for (const kind of ['requests', 'limits']) for (const r of ['cpu', 'memory']) expect(c.resources?.[kind]?.[r], `${id} ${kind}.${r}`).toBeDefined();
+        }
+      }
+    });
+
+    it(`Sluice containers run ${IMAGE}:${TAG}, pick their service by command, and set only variables that service reads`, () => {
+      for (const w of workloads(objects)) {
+        for (const c of w.spec.template.spec.containers) {
+          if (!String(c.image).startsWith(IMAGE)) continue;
+          const id = `${w.kind}/${w.metadata.name}`;
+          expect(c.image, id).toBe(`${IMAGE}:${TAG}`);
+          expect(c.command.slice(0, 3), id).toEqual(['node', '--import', 'tsx']);
+          const entry = c.command[3] as string;
+          const service = /^services\/([a-z0-9-]+)\/src\/main\.ts$/.exec(entry)?.[1];
+          expect(service, `${id} command`).toBeDefined();
+          expect(existsSync(join(repoRoot, entry)), `${id}: ${entry} exists`).toBe(true);
+          const reads = envReadBy(service!);
+          for (const e of c.env ?? []) expect(reads.has(e.name), `${id}: ${e.name} is read by services/${service}`).toBe(true);
+          expect(c.env.find((e: { name: string }) => e.name === 'OPS_PORT')?.value, id).toBe(String(OPS_PORT));
+          expect(c.env.find((e: { name: string }) => e.name === 'OPS_HOST')?.value, id).toBe('0.0.0.0');
+          expect(c.ports.find((p: { name: string }) => p.name === 'ops')?.containerPort, id).toBe(OPS_PORT);
+          // a read-only root: tsx's cache needs a writable /tmp
+          expect(c.volumeMounts.some((m: { mountPath: string }) => m.mountPath === '/tmp'), id).toBe(true);
+        }
+      }
+    });
+
+    it.runIf(hasKubectl())('the builtin renderer (used where kubectl is missing) agrees with kubectl kustomize', () => {
+      const key = (o: KubeObject): string => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+      const sorted = (list: KubeObject[]): KubeObject[] => [...list].sort((a, b) => key(a).localeCompare(key(b)));
+      expect(sorted(renderBuiltin(join(repoRoot, 'k8s', name)))).toEqual(sorted(objects));
+    });
+  });
+}
+
+describe('manifest validation', () => {
+  it('has teeth: a wrong type or a missing required field is caught', async () => {
+    const Deployment = await modelFor('apps/v1', 'Deployment');
+    const good = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 'c', image: 'i', ports: [{ containerPort: 80 }] }] } } } };
+    expect(() => new Deployment(good).validate()).not.toThrow();
+    const badPort = structuredClone(good);
+    (badPort.spec.template.spec.containers[0]!.ports[0] as any).containerPort = '80';
+    expect(() => new Deployment(badPort).validate()).toThrow(/containerPort must be integer/);
+    const noImage = structuredClone(good);
+    delete (noImage.spec.template.spec.containers[0] as any).name;
+    expect(() => new Deployment(noImage).validate()).toThrow(/name/);
+  });
+});
+
+describe('k8s/gateway specifics', () => {
+  let objects: Obj[];
+  beforeAll(() => {
+    objects = kustomize(join(repoRoot, 'k8s/gateway')).objects as Obj[];
+  });
+  const get = (kind: string, name: string): Obj => {
+    const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+    if (!o) throw new Error(`${kind}/${name} not rendered`);
+    return o;
+  };
+
+  it('NATS: a StatefulSet of three with JetStream on persistent volumes, a configuration nats-server accepts', () => {
+    const sts = get('StatefulSet', 'nats');
+    expect(sts.spec.replicas).toBe(3);
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBeDefined();
+    expect(sts.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
+    const conf = get('ConfigMap', 'nats-config').data['nats.conf'] as string;
+    expect(conf).toMatch(/jetstream\s*{[^}]*store_dir: \/data\/jetstream/);
+    for (let i = 0; i < 3; i++) expect(conf).toContain(`nats://nats-${i}.nats-headless:6222`);
+    const dir = mkdtempSync(join(tmpdir(), 'nats-conf-'));
+    writeFileSync(join(dir, 'nats.conf'), conf);
+    const bin = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+    const r = spawnSync(bin, ['-t', '-c', join(dir, 'nats.conf')], { encoding: 'utf8', env: { ...process.env, POD_NAME: 'nats-0', NATS_TOKEN: 'test-token' }, timeout: 10_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/is valid/);
+  });
+
+  it('edge: several replicas behind a LoadBalancer on 80 and 443; ddns: a LoadBalancer on 53 UDP and TCP', () => {
+    expect(get('Deployment', 'edge').spec.replicas).toBeGreaterThan(1);
+    const edge = get('Service', 'edge').spec;
+    expect(edge.type).toBe('LoadBalancer');
+    expect(edge.ports.map((p: any) => `${p.port}/${p.protocol}`).sort()).toEqual(['443/TCP', '80/TCP']);
+    const ddns = get('Service', 'ddns').spec;
+    expect(ddns.type).toBe('LoadBalancer');
+    expect(ddns.ports.map((p: any) => `${p.port}/${p.protocol}`).sort()).toEqual(['53/TCP', '53/UDP']);
+    for (const name of ['router', 'registry', 'ddns']) expect(get('Deployment', name).spec.template.spec.containers[0].command[3]).toBe(`services/${name}/src/main.ts`);
+  });
+
+  it('least privilege: no gateway service may call the Kubernetes API (no roles, no mounted tokens)', () => {
+    expect(objects.filter((o) => /Role/.test(o.kind!))).toEqual([]);
+    for (const sa of objects.filter((o) => o.kind === 'ServiceAccount')) expect(sa.automountServiceAccountToken).toBe(false);
+    for (const w of workloads(objects)) expect(w.spec.template.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  it('the ddns configuration parses with the ddns service’s own parser', () => {
+    const cfg = parseDdnsConfig(get('ConfigMap', 'sluice-ddns-config').data['ddns.yaml'] as string, 'sluice-ddns-config');
+    expect(cfg.port).toBe(5353);
+    expect(get('Deployment', 'ddns').spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toContain(cfg.port);
+  });
+});
+
+describe('k8s/agent specifics', () => {
+  let objects: Obj[];
+  beforeAll(() => {
+    objects = kustomize(join(repoRoot, 'k8s/agent')).objects as Obj[];
+  });
+
+  it('RBAC: exactly get/list/watch Ingresses and IngressClasses, write Ingress status, create Events, get/create/update ClusterIssuers', () => {
+    const role = objects.find((o) => o.kind === 'ClusterRole')!;
+    const grants = new Set<string>();
+    for (const r of role.rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) grants.add(`${g || 'core'}/${res}:${v}`);
+    expect([...grants].sort()).toEqual(
+      [
+        'networking.k8s.io/ingresses:get',
+        'networking.k8s.io/ingresses:list',
+        'networking.k8s.io/ingresses:watch',
+        'networking.k8s.io/ingressclasses:get',
+        'networking.k8s.io/ingressclasses:list',
+        'networking.k8s.io/ingressclasses:watch',
+        'networking.k8s.io/ingresses/status:update',
+        'networking.k8s.io/ingresses/status:patch',
+        'core/events:create',
+        'cert-manager.io/clusterissuers:get',
+        'cert-manager.io/clusterissuers:create',
+        'cert-manager.io/clusterissuers:update',
+      ].sort(),
+    );
+    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding')!;
+    const sa = objects.find((o) => o.kind === 'ServiceAccount')!;
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+    const deploy = objects.find((o) => o.kind === 'Deployment')!;
+    expect(deploy.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
+    expect(deploy.spec.strategy.type).toBe('Recreate');
+  });
+
+  it('its configuration parses with the agent’s own parser; the token comes from a Secret', () => {
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'sluice-agent-config')!;
+    const cfg = parseKubeAgentConfig({ ...(parseYaml(cm.data['agent.yaml'] as string) as object), token: 'from-the-secret' }, 'sluice-agent-config');
+    expect(cfg.controller).toEqual({ host: 'ingress-nginx-controller.ingress-nginx.svc.cluster.local', httpPort: 80, tlsPort: 443 });
+    expect(cfg.ingressClass).toBe('nginx');
+    const env = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env as Array<{ name: string; valueFrom?: any }>;
+    expect(env.find((e) => e.name === 'SLUICE_AGENT_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe('sluice-agent-credentials');
+  });
+});
