@@ -5,6 +5,7 @@ export { normalizeHostname, isValidRouteHostname, routeCandidates, hostnameToKey
 export { subjects, streams, buckets, parseDataSubject, type Direction, type TransportKind } from './subjects.ts';
 export {
   codecs,
+  codec,
   type Codec,
   type ConnOpened,
   type ConnAssigned,
@@ -19,3 +20,4 @@ export {
   type RouteRecord,
 } from './schemas.ts';
 export { dnsStream, dnsSubjects, dnsCodecs, parseDnsSubject, type DnsSubject, type AgentAddress, type EdgeAddress, type AcmeTxt } from './dns.ts';
+export { registryEventKinds, registryEventCodec, registryEventSubject, registryEventsAll, type RegistryEvent, type RegistryEventKind } from './registry-events.ts';

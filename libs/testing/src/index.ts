@@ -14,3 +14,5 @@ export { startStack } from './stack.ts';
 export type { Stack, StackOptions, AgentSpec } from './stack.ts';
 export { startNsd, startUnbound, DnsServerError } from './dns-servers.ts';
 export type { DnsServerHandle } from './dns-servers.ts';
+export { startTestDns } from './test-dns.ts';
+export type { TestDns, TestDnsRecord } from './test-dns.ts';

@@ -14,17 +14,31 @@ import {
   type RegisterRequest,
 } from '@sluice/contracts';
 import { openRoutesBucket } from '@sluice/nats';
+import type { FastifyInstance } from 'fastify';
 import type { RegistryConfig } from './config.ts';
+import { RegistryCore, covers, type CredentialIssuer } from './core.ts';
+import { buildApi } from './api.ts';
+import { openRegistryBucket, Store } from './store.ts';
+import { createDomainChecker, type DomainChecker } from './verify.ts';
 
 export interface RegistryDeps {
   nc: NatsConnection;
   logger: Logger;
   metrics?: MetricsRegistry;
+  /** Issues per-agent NATS credentials; without one agents authenticate with their secret only. */
+  issuer?: CredentialIssuer;
+  /** DNS checks of custom domains; by default real queries to `config.dnsServers` (or the system's). */
+  checker?: DomainChecker;
 }
 
 export interface Registry {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The REST API's port once started (when `config.api` is set). */
+  readonly apiPort: number | undefined;
+  /** On a first start with empty state: the bootstrap admin's API token (stored hashed; shown once). */
+  readonly bootstrapToken: string | undefined;
+  readonly core: RegistryCore | undefined;
 }
 
 export class HostnameNotOwnedError extends SluiceError {
@@ -33,19 +47,17 @@ export class HostnameNotOwnedError extends SluiceError {
   }
 }
 
-/** Is `name` equal to `owned` or covered by it (`*.a.b` covers `x.a.b`, `x.y.a.b` and `*.y.a.b`)? */
-export function covers(owned: string, name: string): boolean {
-  if (owned === name) return true;
-  if (!owned.startsWith('*.')) return false;
-  const suffix = owned.slice(1); // ".a.b"
-  return name.endsWith(suffix) && name.length > suffix.length;
-}
-
 /**
  * The system of record for this issue's scope: which agent may serve which hostnames. Agents ask
  * over NATS (`sluice.registry.register`); accepted routes go into the routes bucket (the router
  * follows it) and every change is announced on `sluice.events.registry.*`.
  */
+export { covers };
+
+/** `sluice.registry.agent.<id>.register`: only agent <id>'s credentials may publish there. */
+const AGENT_REGISTER_ALL = 'sluice.registry.agent.*.register';
+const AGENT_UNREGISTER_ALL = 'sluice.registry.agent.*.unregister';
+
 export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Registry {
   const { nc, logger } = deps;
   const byToken = new Map(config.agents.map((a) => [a.token, a]));
@@ -65,12 +77,40 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
   const urlFor = (host: string): string =>
     `http://${host}${config.publicHttpPort === 80 ? '' : `:${config.publicHttpPort}`}/`;
 
-  const register = async (req: RegisterRequest): Promise<RegisterReply> => {
+  let core: RegistryCore | undefined;
+  let api: FastifyInstance | undefined;
+  let apiPort: number | undefined;
+  let bootstrapToken: string | undefined;
+  let recheck: NodeJS.Timeout | undefined;
+  const lastSeen = new Map<string, number>();
+
+  /** An API-created agent registers: identified by its secret, or by the subject its NATS credentials may publish on. */
+  const registerApiAgent = async (agentId: string, req: RegisterRequest): Promise<RegisterReply> => {
+    const a = await core!.registerAgent(agentId, req.hostnames, req.generate);
+    logger.info({ agentId, accepted: a.accepted, refused: a.refused.length }, 'agent registered');
+    return { v: 1, ok: true, agentId, accepted: a.accepted, refused: a.refused, urls: a.accepted.filter((h) => !h.startsWith('*.')).map(urlFor) };
+  };
+
+  const register = async (req: RegisterRequest, subjectAgentId?: string): Promise<RegisterReply> => {
     const refused: RegisterReply['refused'] = [];
     const accepted: string[] = [];
     let agentId: string;
     let owned: string[];
     let user: string;
+    const denied = (message: string): RegisterReply => ({ v: 1, ok: false, error: { code: 'SLUICE_UNAUTHORIZED', message }, accepted, refused, urls: [] });
+    if (subjectAgentId !== undefined) {
+      // the NATS server let this agent publish here only with its own credentials
+      const a = await core!.agentById(subjectAgentId);
+      if (!a) return denied(`agent ${subjectAgentId} does not exist (deleted?)`);
+      if (req.token !== undefined && (await core!.agentByToken(req.token))?.id !== a.id) return denied('the token does not belong to this agent');
+      return registerApiAgent(a.id, req);
+    }
+    if (req.token?.startsWith('sla_')) {
+      const a = await core!.agentByToken(req.token);
+      if (!a) return denied('unknown or revoked agent token');
+      if (a.natsUser !== undefined && deps.issuer) return denied('this agent has NATS credentials: register on its own subject (connect with its .creds file)');
+      return registerApiAgent(a.id, req);
+    }
     if (req.token !== undefined) {
       const a = byToken.get(req.token);
       if (!a) return { v: 1, ok: false, error: { code: 'SLUICE_UNAUTHORIZED', message: 'unknown agent token' }, accepted, refused, urls: [] };
@@ -111,6 +151,10 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
   };
 
   const unregister = async (agentId: string): Promise<void> => {
+    if (await core!.agentById(agentId)) {
+      // an API agent's routes stay while it exists (restarts); deleting the agent releases them
+      return;
+    }
     const keys = await kv!.keys(`${agentId}.>`);
     for await (const k of keys) await kv!.delete(k);
     nc.publish(subjects.registryEvent('agent-unregistered'), JSON.stringify({ v: 1, agentId }));
@@ -127,8 +171,78 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     answer(m, { v: 1, ok: false, error: { code, message }, accepted: [], refused: [], urls: [] });
 
   return {
+    get apiPort() {
+      return apiPort;
+    },
+    get bootstrapToken() {
+      return bootstrapToken;
+    },
+    get core() {
+      return core;
+    },
     async start() {
       kv = await openRoutesBucket(nc);
+      const store = new Store(await openRegistryBucket(nc));
+      const checker = deps.checker ?? createDomainChecker({ ...(config.dnsServers ? { servers: config.dnsServers } : {}) });
+      core = new RegistryCore(store, kv, nc, checker, {
+        zone: config.zone,
+        ddnsZone: config.ddnsZone ?? `dyn.${config.zone}`,
+        holdbackMs: config.hostnameHoldbackSeconds * 1000,
+        ...(config.agentNatsUrl ? { natsUrl: config.agentNatsUrl } : {}),
+      }, logger, deps.issuer);
+      if (config.bootstrapAdmin && (await core.userCount()) === 0) {
+        bootstrapToken = (await core.createUser('admin', true)).token;
+        logger.info('first start: created user admin (its token is printed once on stdout)');
+      }
+      subs.push(
+        nc.subscribe(subjects.agentHeartbeatAll, {
+          callback: (_e, m) => {
+            const id = m.subject.split('.')[2];
+            if (id) lastSeen.set(id, Date.now());
+            if (lastSeen.size > 100_000) lastSeen.clear();
+          },
+        }),
+        nc.subscribe(AGENT_REGISTER_ALL, {
+          queue: 'registry',
+          callback: (_e, m) => {
+            const subjectAgentId = m.subject.split('.')[3]!;
+            let req: RegisterRequest;
+            try {
+              req = codecs.registerRequest.decode(m.data);
+            } catch (err) {
+              fail(m, 'SLUICE_INVALID_MESSAGE', (err as Error).message);
+              return;
+            }
+            register(req, subjectAgentId).then(
+              (r) => answer(m, r),
+              (err: unknown) => {
+                logger.error({ err }, 'register failed');
+                fail(m, 'SLUICE_INTERNAL', 'registration could not be stored; retry');
+              },
+            );
+          },
+        }),
+        nc.subscribe(AGENT_UNREGISTER_ALL, { queue: 'registry', callback: (_e, m) => void m.respond(JSON.stringify({ ok: true, kept: true })) }),
+      );
+      if (config.api) {
+        api = await buildApi(core, {
+          region: config.region,
+          bodyLimit: config.api.bodyLimitBytes,
+          requestsPerMinute: config.api.requestsPerMinute,
+          verificationsPerMinute: config.api.verificationsPerMinute,
+          authFailuresPerMinute: config.api.authFailuresPerMinute,
+          online: (id) => {
+            const t = lastSeen.get(id);
+            return t === undefined ? { online: false } : { online: Date.now() - t < 5_000, lastSeen: new Date(t).toISOString() };
+          },
+        }, logger);
+        await api.listen({ port: config.api.port, host: config.api.host });
+        const addr = api.server.address();
+        apiPort = typeof addr === 'object' && addr ? addr.port : config.api.port;
+        logger.info({ port: apiPort }, 'REST API listening');
+      }
+      recheck = setInterval(() => void core!.recheckDomains(), config.domainRecheckSeconds * 1000);
+      recheck.unref();
       subs.push(
         nc.subscribe(subjects.registryRegister, {
           queue: 'registry',
@@ -184,6 +298,8 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
       logger.info({ zone: config.zone, agents: config.agents.length }, 'registry ready');
     },
     async stop() {
+      if (recheck) clearInterval(recheck);
+      await api?.close();
       for (const s of subs) s.unsubscribe();
     },
   };
