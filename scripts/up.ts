@@ -13,12 +13,14 @@ const { values } = parseArgs({
     'tls-port': { type: 'string', default: '8443' },
     'nats-port': { type: 'string', default: '4222' },
     'dns-port': { type: 'string', default: '5353' },
+    'api-port': { type: 'string', default: '8081' },
     transport: { type: 'string', default: 'jetstream' },
   },
 });
 const httpPort = Number(values['http-port']);
 const tlsPort = Number(values['tls-port']);
 const dnsPort = Number(values['dns-port']);
+const apiPort = Number(values['api-port']);
 const zone = 'sluice.localhost';
 const dynZone = `dyn.${zone}`;
 const stateDir = join(repoRoot, '.sluice');
@@ -50,8 +52,7 @@ try {
   const demoToken = 'demo-agent-token-for-local-use-only';
   const demo = await spawnService('demo', 'services/demo/src/main.ts', { DEMO_HTTP_PORT: '0', DEMO_HTTPS_PORT: '0' });
   procs.push(demo);
-  procs.push(
-    await spawnService('registry', 'services/registry/src/main.ts', {
+  const registry = await spawnService('registry', 'services/registry/src/main.ts', {
       NATS_URL: nats.url,
       REGISTRY_CONFIG_JSON: JSON.stringify({
         zone,
@@ -59,10 +60,14 @@ try {
         anonymousUser: 'dev',
         publicHttpPort: httpPort,
         publicTlsPort: tlsPort,
+        ddnsZone: dynZone,
+        agentNatsUrl: nats.url,
+        api: { port: apiPort, host: '127.0.0.1' },
         agents: [{ id: 'demo', user: 'dev', token: demoToken, hostnames: [`demo.${zone}`, `*.demo.${zone}`] }],
       }),
-    }),
-  );
+  });
+  procs.push(registry);
+  const apiUrl = `http://127.0.0.1:${String(registry.ready.apiPort)}`;
   procs.push(await spawnService('router', 'services/router/src/main.ts', { NATS_URL: nats.url }));
   const edge = await spawnService('edge', 'services/edge/src/main.ts', {
     NATS_URL: nats.url,
@@ -102,7 +107,7 @@ try {
       }),
     }),
   );
-  writeFileSync(join(stateDir, 'local.json'), JSON.stringify({ natsUrl: nats.url, httpPort, tlsPort, zone }, null, 2));
+  writeFileSync(join(stateDir, 'local.json'), JSON.stringify({ natsUrl: nats.url, httpPort, tlsPort, zone, apiUrl }, null, 2));
   const ca = demoCertPaths.ca;
   process.stdout.write(
     [
@@ -114,6 +119,11 @@ try {
       `  dig @127.0.0.1 -p ${dnsPort} demo.${zone} A +short       # the edge's address`,
       `  dig @127.0.0.1 -p ${dnsPort} demo.${dynZone} A +short   # the demo agent's public address`,
       '',
+      `  registry API: ${apiUrl}  (OpenAPI: ${apiUrl}/openapi.json, docs: ${apiUrl}/docs)`,
+      typeof registry.ready.bootstrapToken === 'string'
+        ? `  admin token (shown once, stored hashed): ${registry.ready.bootstrapToken}\n    npx sluice login --token ${registry.ready.bootstrapToken}`
+        : '  admin token: printed on the first start (state is in .sluice/jetstream)',
+      `  npx sluice agents create mycluster --region local   # after login: credentials for a new agent`,
       `  nats:    ${nats.url}`,
       `  metrics: http://127.0.0.1:${String(edge.ready.opsPort)}/metrics (edge)`,
       '  Ctrl-C stops everything.',

@@ -7,6 +7,8 @@ export interface LocalGateway {
   httpPort: number;
   tlsPort: number;
   zone: string;
+  /** The registry's REST API, e.g. http://127.0.0.1:8081. */
+  apiUrl?: string;
 }
 
 export function findLocalGateway(from = process.cwd()): LocalGateway | undefined {

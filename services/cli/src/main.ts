@@ -5,6 +5,7 @@ import { createLogger } from '@sluice/telemetry';
 import { SluiceError } from '@sluice/contracts';
 import { createAgent, parseAgentConfig, type AgentConfig } from '@sluice/agent';
 import { findLocalGateway } from './local.ts';
+import { adminUsage, runAdminCommand } from './admin-commands.ts';
 
 const usage = `usage:
   sluice http PORT [--nats URL] [--token T] [--transport core|jetstream] [--host H]
@@ -12,6 +13,7 @@ const usage = `usage:
   sluice tls PORT [...]   the same for a TLS server (passthrough by SNI)
   sluice agent --config agent.yaml
       serve the hostnames and upstreams of an agent config (ingress rules)
+${adminUsage}
 Defaults come from .sluice/local.json (written by \`npm run up\`), else nats://127.0.0.1:4222.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -25,6 +27,9 @@ async function main(argv: string[]): Promise<number> {
       host: { type: 'string' },
       config: { type: 'string', short: 'c' },
       'log-level': { type: 'string' },
+      json: { type: 'boolean' },
+      region: { type: 'string' },
+      api: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -34,6 +39,14 @@ async function main(argv: string[]): Promise<number> {
     return cmd || values.help ? 0 : 2;
   }
   const local = findLocalGateway();
+  if (['login', 'agents', 'domains', 'users'].includes(cmd)) {
+    return runAdminCommand(cmd, positionals.slice(1), values, {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+      env: process.env,
+      local,
+    });
+  }
   const natsUrl = values.nats ?? process.env.SLUICE_NATS_URL ?? local?.natsUrl ?? 'nats://127.0.0.1:4222';
   let config: AgentConfig;
   if (cmd === 'http' || cmd === 'tls') {
