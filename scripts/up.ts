@@ -73,6 +73,8 @@ try {
     NATS_URL: nats.url,
     EDGE_HTTP_PORT: String(httpPort),
     EDGE_TLS_PORT: String(tlsPort),
+    // announced to ddns (sluice.dns.edge.<id>.address): the tunnel zone answers it
+    EDGE_PUBLIC_IPV4: '127.0.0.1',
     OPS_PORT: '0',
   });
   procs.push(edge);
@@ -87,7 +89,6 @@ try {
         host: '127.0.0.1',
         port: dnsPort,
         nameservers: [{ name: `ns1.${zone}`, ipv4: ['127.0.0.1'] }],
-        edgeAddresses: { ipv4: ['127.0.0.1'] },
       }),
     }),
   );

@@ -36,6 +36,8 @@ export const DdnsConfigSchema = Type.Object({
       maxTracked: Type.Integer({ minimum: 16, maximum: 10_000_000, default: 100_000 }),
     }),
   ]),
+  /** Edges announce their addresses every minute; one silent for this long is dropped (it crashed). */
+  edgeAddressMaxAgeSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 180 }),
   tcp: Type.Object({
     idleMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
     maxConnections: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
@@ -71,6 +73,7 @@ export function parseDdnsConfig(input: string | object, source = 'ddns config'):
     ttl: 60,
     maxUdpPayload: 1232,
     nameservers: [{ name: `ns1.${String(tunnelZone)}` }],
+    edgeAddressMaxAgeSeconds: 180,
     ...r,
     tunnelZone,
     dynZone: typeof r.dynZone === 'string' ? normalizeHostname(r.dynZone) : r.dynZone,

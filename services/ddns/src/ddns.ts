@@ -111,6 +111,7 @@ export function createDdns(config: DdnsConfig, deps: DdnsDeps): Ddns {
   let feed: DnsFeed | undefined;
   let listeners: Listeners | undefined;
   let ready = false;
+  let edgeSweep: NodeJS.Timeout | undefined;
   const events = metricsFor(deps.metrics);
   const limiter = config.rateLimit === false ? undefined : new ResponseRateLimiter(config.rateLimit);
   const onUpdate = createUpdateHandler(
@@ -144,6 +145,13 @@ export function createDdns(config: DdnsConfig, deps: DdnsDeps): Ddns {
         events,
         logger,
       );
+      const sweep = (): void => {
+        const gone = store.expireEdges(Date.now() - config.edgeAddressMaxAgeSeconds * 1000);
+        if (gone.length > 0) logger.info({ edges: gone }, 'edges stopped reporting their addresses; no longer answered');
+      };
+      sweep();
+      edgeSweep = setInterval(sweep, Math.min(10_000, config.edgeAddressMaxAgeSeconds * 250));
+      edgeSweep.unref();
       ready = true;
       logger.info(
         { host: config.host, port: listeners.port, tunnelZone: config.tunnelZone, dynZone: config.dynZone, rateLimit: config.rateLimit === false ? 'off' : config.rateLimit.responsesPerSecond, tsigKeys: keys.size },
@@ -152,6 +160,7 @@ export function createDdns(config: DdnsConfig, deps: DdnsDeps): Ddns {
     },
     async stop() {
       ready = false;
+      if (edgeSweep) clearInterval(edgeSweep);
       await listeners?.close();
       await feed?.stop();
     },

@@ -79,7 +79,7 @@ export function applyDnsMessage(store: ZoneStore, subject: string, data: Uint8Ar
     } else if (what.kind === 'edge-address') {
       const ev = dnsCodecs.edgeAddress.decode(data);
       if (ev.edgeId !== what.edgeId) throw new DnsFeedError(`edgeId "${ev.edgeId}" in a report on ${subject}`);
-      store.setEdge(ev.edgeId, ev.ipv4, ev.ipv6);
+      store.setEdge(ev.edgeId, ev.ipv4, ev.ipv6, ev.ts);
     } else {
       const ev = dnsCodecs.acmeTxt.decode(data);
       if (ev.name !== what.name) throw new DnsFeedError(`name "${ev.name}" in a record on ${subject}`);

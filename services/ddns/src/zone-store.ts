@@ -79,7 +79,7 @@ export class ZoneStore {
   private readonly settings: ZoneSettings;
   private serial: number;
   private readonly hosts = new Map<string, HostRecords>();
-  private readonly edges = new Map<string, { ipv4: string[]; ipv6: string[] }>();
+  private readonly edges = new Map<string, { ipv4: string[]; ipv6: string[]; ts: number }>();
   private edgeA: Uint8Array[] = [];
   private edgeAaaa: Uint8Array[] = [];
   private readonly agentAddr = new Map<string, { a?: Uint8Array; aaaa?: Uint8Array }>();
@@ -134,11 +134,21 @@ export class ZoneStore {
 
   // ---- what events change -------------------------------------------------------------------
 
-  setEdge(edgeId: string, ipv4: readonly string[], ipv6: readonly string[]): void {
+  setEdge(edgeId: string, ipv4: readonly string[], ipv6: readonly string[], ts = Date.now()): void {
     if (ipv4.length + ipv6.length === 0) this.edges.delete(edgeId);
-    else this.edges.set(edgeId, { ipv4: [...ipv4], ipv6: [...ipv6] });
+    else this.edges.set(edgeId, { ipv4: [...ipv4], ipv6: [...ipv6], ts });
     this.rebuildEdges();
     this.changed();
+  }
+
+  /** Forgets edges whose last report is older than `before` (they crashed or lost NATS); returns their ids. */
+  expireEdges(before: number): string[] {
+    const gone = [...this.edges].filter(([, e]) => e.ts < before).map(([id]) => id);
+    if (gone.length === 0) return gone;
+    for (const id of gone) this.edges.delete(id);
+    this.rebuildEdges();
+    this.changed();
+    return gone;
   }
 
   private rebuildEdges(): void {

@@ -10,6 +10,7 @@ import { HttpRequestFramer, parseClientHello, WireError, type FramerOutput, type
 import { traceHeaders, withTraceContext } from '@sluice/telemetry';
 import { errorResponse, tlsAlert } from './pages.ts';
 
+import { startEdgeAddressReports, type EdgeAddressReports, type EdgePublicAddresses } from './address-report.ts';
 export interface EdgeConfig {
   edgeId?: string;
   /** Address to listen on (loopback by default; 0.0.0.0 in a container). */
@@ -25,6 +26,10 @@ export interface EdgeConfig {
   graceMs?: number;
   /** jetstream transport: how long a connection waits for an agent that lost NATS to come back. */
   resumeGraceMs?: number;
+  /** The addresses clients reach this edge at; announced to ddns for the tunnel zone when set. */
+  publicAddresses?: EdgePublicAddresses;
+  /** How often the public addresses are announced again (ddns forgets edges that stop). */
+  addressReportMs?: number;
 }
 
 export interface EdgeDeps {
@@ -75,6 +80,7 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
   let tlsServer: Server | undefined;
   let ready = false;
   let heartbeat: NodeJS.Timeout | undefined;
+  let addressReports: EdgeAddressReports | undefined;
   const sendHeartbeat = (): void => {
     const hbNc = deps.controlNc ?? nc;
     if (!hbNc.isClosed()) hbNc.publish(subjects.edgeHeartbeat(edgeId), codecs.edgeHeartbeat.encode({ v: 1, edgeId, draining: !ready }));
@@ -511,10 +517,14 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
       ready = true;
       sendHeartbeat();
       heartbeat = setInterval(sendHeartbeat, 300);
+      if (config.publicAddresses && config.publicAddresses.ipv4.length + config.publicAddresses.ipv6.length > 0) {
+        addressReports = startEdgeAddressReports(deps.controlNc ?? nc, edgeId, config.publicAddresses, config.addressReportMs ?? 60_000, logger);
+      }
       logger.info({ edgeId, ...this.address() }, 'edge ready');
     },
     async stop() {
       ready = false;
+      addressReports?.stop();
       const closed = Promise.all([httpServer, tlsServer].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))));
       // in-flight connections may finish within the grace period; then the rest are aborted
       const allClosed = Promise.all([...sockets].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())))));
