@@ -125,7 +125,10 @@ describe('one trace per tunneled connection, across processes', () => {
 
     // the edge's span is the root: a client's traceparent does not become its parent
     expect(edge.parentSpanId).toBe('');
-    expect(router.parentSpanId).toBe(edge.spanId);
+    // the new-connection event is the edge's PRODUCER span; the router's span is its child
+    const published = one(trace, 'sluice-edge', 'sluice.conn.opened.' + edge.attributes['sluice.edge_id'] + ' publish');
+    expect(published.parentSpanId).toBe(edge.spanId);
+    expect(router.parentSpanId).toBe(published.spanId);
     expect(agent.parentSpanId).toBe(router.spanId);
     // the edge writes the header into the bytes it forwards, so the upstream's parent is the edge's span
     expect(up.parentSpanId).toBe(edge.spanId);
@@ -161,7 +164,9 @@ describe('one trace per tunneled connection, across processes', () => {
     const router = one(trace, 'sluice-router', 'router.assign');
     const agent = one(trace, 'sluice-agent', 'agent.dial');
     expect(edge.parentSpanId).toBe('');
-    expect(router.parentSpanId).toBe(edge.spanId);
+    const published = trace.find((s) => s.name.startsWith('sluice.conn.opened.'))!;
+    expect(published.parentSpanId).toBe(edge.spanId);
+    expect(router.parentSpanId).toBe(published.spanId);
     expect(agent.parentSpanId).toBe(router.spanId);
     expect(edge.attributes).toMatchObject({ 'sluice.host': TLS_HOST, 'sluice.route': 'assigned' });
     expect(agent.attributes['sluice.bytes_down']).toBe(edge.attributes['sluice.bytes_down']);

@@ -141,10 +141,17 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
         clientPort: socket.remotePort ?? 0,
         ts: Date.now(),
       });
-      const h: MsgHdrs | undefined = traceHeaders(trace.setSpan(context.active(), span));
+      // the new-connection event is a span of its own (PRODUCER), the router's span its child
+      const subject = subjects.connOpened(edgeId);
+      const pub = tracer.startSpan(`${subject} publish`, {
+        kind: SpanKind.PRODUCER,
+        attributes: { 'messaging.system': 'nats', 'messaging.operation.type': 'publish', 'messaging.destination.name': subject, 'sluice.conn_id': connId },
+      }, trace.setSpan(context.active(), span));
+      const h: MsgHdrs | undefined = traceHeaders(trace.setSpan(context.active(), pub));
       // control messages go out at once (the client flushes on the next microtask): a
       // setImmediate turn here would add to every new connection's time to first byte
-      nc.publish(subjects.connOpened(edgeId), ev, h ? { headers: h } : undefined);
+      nc.publish(subject, ev, h ? { headers: h } : undefined);
+      pub.end();
     });
   };
 
@@ -173,6 +180,8 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
     metrics?.active.inc({ proto: 'http' });
     socket.once('close', () => metrics?.active.dec({ proto: 'http' }));
     const connId = newId(11);
+    // spans start when the client connected: reading the hostname is part of the connection's life
+    const acceptedAt = performance.timeOrigin + performance.now();
     const framer = new HttpRequestFramer({ maxHeadBytes: cfg.maxHeadBytes });
     let queued: FramerOutput[] = [];
     let state: 'head' | 'routing' | 'open' | 'closing' = 'head';
@@ -311,7 +320,7 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
     };
 
     const startRoute = async (): Promise<void> => {
-      span = tracer.startSpan('edge.http', { kind: SpanKind.SERVER, attributes: { 'sluice.host': firstHost, 'sluice.conn_id': connId, 'client.address': socket.remoteAddress ?? '' } });
+      span = tracer.startSpan('edge.http', { kind: SpanKind.SERVER, startTime: acceptedAt, attributes: { 'sluice.host': firstHost, 'sluice.conn_id': connId, 'client.address': socket.remoteAddress ?? '' } });
       span.setAttributes({ 'sluice.edge_id': edgeId, 'client.port': socket.remotePort ?? 0 });
       const r = await context.with(trace.setSpan(context.active(), span), () => route(connId, firstHost, 'http', socket, span!));
       if (socket.destroyed || state !== 'routing') {
@@ -379,6 +388,8 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
     metrics?.active.inc({ proto: 'tls' });
     socket.once('close', () => metrics?.active.dec({ proto: 'tls' }));
     const connId = newId(11);
+    // spans start when the client connected: reading the hostname is part of the connection's life
+    const acceptedAt = performance.timeOrigin + performance.now();
     const chunks: Buffer[] = [];
     let total = 0;
     let segments = 0;
@@ -428,7 +439,7 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
       void startTls(hello.serverName, buf);
     };
     const startTls = async (host: string, head: Buffer): Promise<void> => {
-      const span = tracer.startSpan('edge.tls', { kind: SpanKind.SERVER, attributes: { 'sluice.host': host, 'sluice.conn_id': connId } });
+      const span = tracer.startSpan('edge.tls', { kind: SpanKind.SERVER, startTime: acceptedAt, attributes: { 'sluice.host': host, 'sluice.conn_id': connId } });
       span.setAttributes({ 'sluice.edge_id': edgeId, 'client.address': socket.remoteAddress ?? '', 'client.port': socket.remotePort ?? 0 });
       const r = await context.with(trace.setSpan(context.active(), span), () => route(connId, host, 'tls', socket, span));
       if (socket.destroyed) return finishSpan(span, { 'sluice.outcome': 'client_gone' });
