@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
@@ -73,6 +74,9 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
     // unknown fields are an error (not silently dropped), types are not coerced in bodies
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // a SERVER span per request (continuing a caller's traceparent); no-op when tracing is off
+  await app.register(new FastifyOtelInstrumentation({ ignorePaths: (o: { url: string }) => o.url === '/healthz' }).plugin());
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
     if (err instanceof RegistryError) return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
