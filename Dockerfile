@@ -24,6 +24,17 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force \
  && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -iname 'README*' -o -iname 'CHANGELOG*' \) -delete
 
+# The dashboard's static files (Vite + React), built with the dev dependencies, copied alone.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src
+COPY --from=manifests /out/ ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.base.json tsconfig.json ./
+COPY libs/ libs/
+COPY services/ services/
+COPY scripts/ scripts/
+RUN npx tsx scripts/build-dashboard.ts
+
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     OPS_HOST=0.0.0.0 \
@@ -33,6 +44,7 @@ COPY --from=deps /app/ ./
 COPY tsconfig.base.json tsconfig.json ./
 COPY libs/ libs/
 COPY services/ services/
+COPY --from=web /src/services/registry/web/dist/ services/registry/web/dist/
 # the node image's unprivileged user; nothing in /app is writable by it
 USER node
 EXPOSE 9464

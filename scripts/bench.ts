@@ -11,19 +11,57 @@ import { requireWrk } from './bench/wrk.ts';
 
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
-// `--only dns`: just the DNS scenario (dnsperf against ddns and NSD), issue 5's interface
+// `--only dns`: just the DNS scenario (dnsperf against ddns and NSD), issue 5's interface;
+// `--only cluster`: keep-alive and bulk through a three-server NATS cluster next to one server (issue 10)
 const onlyAt = process.argv.indexOf('--only');
 if (onlyAt !== -1) {
   const what = process.argv[onlyAt + 1];
-  if (what !== 'dns') {
-    process.stderr.write(`[bench] --only takes "dns", got "${what ?? ''}"\n`);
+  if (what !== 'dns' && what !== 'cluster') {
+    process.stderr.write(`[bench] --only takes "dns" or "cluster", got "${what ?? ''}"\n`);
     process.exit(2);
   }
-  const { runDnsBench } = await import('./bench/dns.ts');
-  const report = await runDnsBench({ progress: say });
-  process.stderr.write(`[bench] ${JSON.stringify(report.scenario)}\n`);
-  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ scenarios: [report.scenario] }) + '\n');
-  process.exit(0);
+  if (what === 'dns') {
+    const { runDnsBench } = await import('./bench/dns.ts');
+    const report = await runDnsBench({ progress: say });
+    process.stderr.write(`[bench] ${JSON.stringify(report.scenario)}\n`);
+    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ scenarios: [report.scenario] }) + '\n');
+    process.exit(0);
+  }
+  // the other options are the usual ones, without the `--only cluster` pair
+  process.exit(await runOnlyCluster(process.argv.slice(2).filter((_, i) => i !== onlyAt - 2 && i !== onlyAt - 1)));
+}
+
+/** `--only cluster` with the usual options (--transport, --scenarios bulk,keepalive, --runs, --duration, --bulk-mib, --quick, --json). */
+async function runOnlyCluster(argv: string[]): Promise<number> {
+  let clusterOpts: BenchOptions | null;
+  try {
+    clusterOpts = parseBenchOptions(argv);
+  } catch (err) {
+    process.stderr.write(`[bench] ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (clusterOpts === null) {
+    process.stderr.write(USAGE);
+    return 0;
+  }
+  const { runClusterBench, renderClusterTable } = await import('./bench/cluster.ts');
+  const aborter = new AbortController();
+  process.once('SIGINT', () => aborter.abort());
+  process.once('SIGTERM', () => aborter.abort());
+  const t0 = performance.now();
+  try {
+    const wrkPath = clusterOpts.scenarios.has('keepalive_rps') ? requireWrk() : undefined;
+    const report = await runClusterBench({ opts: clusterOpts, wrk: wrkPath, signal: aborter.signal, progress: say });
+    process.stderr.write(`\n${renderClusterTable(report.scenarios)}\n`);
+    process.stderr.write('each figure is the median of the runs listed; cluster = edge, router and agent on different servers of three; MB = 10^6 bytes\n');
+    if (report.notes.length > 0) process.stderr.write(`\nnotes:\n${report.notes.map((n) => `  ${n}`).join('\n')}\n`);
+    say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    if (clusterOpts.json) process.stdout.write(`${JSON.stringify({ scenarios: report.scenarios })}\n`);
+    return 0;
+  } catch (err) {
+    say(`failed: ${err instanceof BenchError ? `${err.code}: ` : ''}${(err as Error).stack ?? String(err)}`);
+    return err instanceof BenchError && err.code === 'SLUICE_BENCH_ABORTED' ? 130 : 1;
+  }
 }
 
 let opts: BenchOptions | null;

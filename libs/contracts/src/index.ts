@@ -21,3 +21,5 @@ export {
 } from './schemas.ts';
 export { dnsStream, dnsSubjects, dnsCodecs, parseDnsSubject, type DnsSubject, type AgentAddress, type EdgeAddress, type AcmeTxt } from './dns.ts';
 export { registryEventKinds, registryEventCodec, registryEventSubject, registryEventsAll, type RegistryEvent, type RegistryEventKind } from './registry-events.ts';
+export { consumers } from './subjects.ts';
+export { agentPermissions, agentInboxPrefix, agentConsumers, type SubjectPermissions } from './permissions.ts';

@@ -17,6 +17,8 @@ export const ConnOpened = Type.Object({
   clientAddr: Type.String({ maxLength: 64 }),
   clientPort: Type.Integer({ minimum: 0, maximum: 65535 }),
   ts: Type.Number(),
+  /** The edge's region (a cluster of the NATS supercluster): the router prefers agents there. */
+  region: Type.Optional(Type.String({ maxLength: 32 })),
 });
 export type ConnOpened = Static<typeof ConnOpened>;
 
@@ -85,6 +87,11 @@ export const RegisterRequest = Type.Object({
   hostnames: Type.Array(Host, { maxItems: 256 }),
   /** Ask for a generated hostname `<name>.<user>.<region>.<zone>`. */
   generate: Type.Boolean(),
+  /**
+   * An agent on its own credentials cannot create consumers: the registry (re)creates its two
+   * (`agentConsumers`) at each registration; `true` starts them afresh (a new process).
+   */
+  resetConsumers: Type.Optional(Type.Boolean()),
 });
 export type RegisterRequest = Static<typeof RegisterRequest>;
 

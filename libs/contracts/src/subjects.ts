@@ -9,6 +9,7 @@
  *  sluice.edge.<edge>.heartbeat          core                     edge → router
  *  sluice.edge.<edge>.offline            core                     router/edge → agents
  *  sluice.registry.register|unregister   core request/reply       agent/cli → registry
+ *  sluice.registry.agent.<agent>.register|unregister  core request/reply  agent on its own creds → registry
  *  sluice.events.registry.<kind>         core                     registry → anyone
  *  sluice.d.<agent>.<edge>.<conn>.up|down  core     byte transport `core`
  *  sluice.s.<agent>.<edge>.<conn>.up|down  JetStream (SLUICE_DATA) byte transport `jetstream`
@@ -16,6 +17,16 @@
 export const streams = {
   ctrl: { name: 'SLUICE_CTRL', subjects: ['sluice.conn.>'] },
   data: { name: 'SLUICE_DATA', subjects: ['sluice.s.>'] },
+} as const;
+
+/** Durable consumer names, one per purpose and owner (agent permissions name them exactly). */
+export const consumers = {
+  /** An agent's connection assignments, on SLUICE_CTRL. */
+  agentAssignments: (agentId: string) => `assign-${agentId}`,
+  /** An agent's `up` bytes of the jetstream transport, on SLUICE_DATA. */
+  agentData: (agentId: string) => `data-agent-${agentId}`,
+  /** An edge's `down` bytes of the jetstream transport, on SLUICE_DATA. */
+  edgeData: (edgeId: string) => `data-edge-${edgeId}`,
 } as const;
 
 export const buckets = {
@@ -40,6 +51,11 @@ export const subjects = {
   edgeOfflineAll: 'sluice.edge.*.offline',
   registryRegister: 'sluice.registry.register',
   registryUnregister: 'sluice.registry.unregister',
+  /** Registration by an agent on its own credentials: the token is the authenticated agent id. */
+  registryAgentRegister: (agentId: string) => `sluice.registry.agent.${agentId}.register`,
+  registryAgentUnregister: (agentId: string) => `sluice.registry.agent.${agentId}.unregister`,
+  registryAgentRegisterAll: 'sluice.registry.agent.*.register',
+  registryAgentUnregisterAll: 'sluice.registry.agent.*.unregister',
   registryEvent: (kind: string) => `sluice.events.registry.${kind}`,
   /** One byte-transport subject for a connection and direction. */
   data: (kind: TransportKind, agentId: string, edgeId: string, connId: string, dir: Direction) =>

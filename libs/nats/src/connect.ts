@@ -1,4 +1,5 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 
 export interface NatsConnectOptions {
@@ -7,6 +8,12 @@ export interface NatsConnectOptions {
   token?: string;
   user?: string;
   pass?: string;
+  /** NATS user credentials (the `.creds` text: user JWT and nkey seed), for operator-mode servers. */
+  creds?: string;
+  /** A `.creds` file, read on every (re)connect so a rotated file is picked up. */
+  credsFile?: string;
+  /** Reply subjects start with this instead of `_INBOX` (an agent's permissions allow only its own). */
+  inboxPrefix?: string;
   /** ms between reconnect attempts; kept short so a restarted server is found within seconds. */
   reconnectTimeWait?: number;
 }
@@ -21,6 +28,8 @@ export async function connectNats(opts: NatsConnectOptions, logger: Logger): Pro
     name: opts.name,
     ...(opts.token ? { token: opts.token } : {}),
     ...(opts.user ? { user: opts.user, pass: opts.pass } : {}),
+    ...credsOption(opts),
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectTimeWait: opts.reconnectTimeWait ?? 250,
@@ -31,10 +40,21 @@ export async function connectNats(opts: NatsConnectOptions, logger: Logger): Pro
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'ping') continue;
-      logger.info({ nats: s.type, server: 'server' in s ? s.server : undefined }, 'nats status');
+      // errors (permission violations, refused credentials) carry the server's words: log them
+      logger.info({ nats: s.type, server: 'server' in s ? s.server : undefined, ...(s.type === 'error' ? { err: s.error.message } : {}) }, 'nats status');
     }
   })();
   return nc;
+}
+
+function credsOption(opts: NatsConnectOptions): { authenticator?: ReturnType<typeof credsAuthenticator> } {
+  const { creds, credsFile } = opts;
+  if (creds !== undefined) return { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) };
+  if (credsFile !== undefined) {
+    readFileSync(credsFile); // fail now, with the path in the error, rather than inside the client
+    return { authenticator: credsAuthenticator(() => readFileSync(credsFile)) };
+  }
+  return {};
 }
 
 /** Calls `fn` every time the client reconnects, until the connection closes. */

@@ -1,2 +1,2 @@
-export { runMain, intEnv, type Service, type MainContext } from './run-main.ts';
+export { runMain, intEnv, type Service, type MainContext, type RunMainOptions } from './run-main.ts';
 export { startTracing, tracingRequested, SynchronousContextManager, type Tracing } from './tracing.ts';

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { trace, type Tracer } from '@opentelemetry/api';
-import { connectNats } from '@sluice/nats';
+import { connectNats, type NatsConnectOptions } from '@sluice/nats';
 import { createLogger, createOpsServer, type Logger, type OpsServer } from '@sluice/telemetry';
 import type { Registry } from 'prom-client';
 import { startTracing, type Tracing } from './tracing.ts';
@@ -26,6 +26,14 @@ export interface MainContext {
   env: NodeJS.ProcessEnv;
 }
 
+export interface RunMainOptions {
+  /**
+   * Credentials and inbox prefix for both connections, overriding `NATS_CREDS` (an agent's come
+   * from its config, with the inbox prefix its permissions allow).
+   */
+  nats?: Pick<NatsConnectOptions, 'creds' | 'credsFile' | 'inboxPrefix'>;
+}
+
 /**
  * What every service's main.ts does, once: tracing (only when OTEL_* variables ask for it),
  * logger, NATS connection, /metrics + /healthz + /readyz, the factory, a `{"event":"ready"}` line
@@ -36,6 +44,7 @@ export async function runMain(
   name: string,
   build: (ctx: MainContext) => Service | Promise<Service>,
   readyInfo: (service: Service) => Record<string, unknown> = () => ({}),
+  options: RunMainOptions = {},
 ): Promise<void> {
   const env = process.env;
   const logger = createLogger(name, env.LOG_LEVEL ?? 'info');
@@ -45,11 +54,26 @@ export async function runMain(
   let started = false;
   const ops: OpsServer = createOpsServer(name, () => started && (service?.ready ?? true));
   const opsPort = env.OPS_PORT ? await ops.listen(Number(env.OPS_PORT), env.OPS_HOST ?? '127.0.0.1') : undefined;
-  const nc = await connectNats({ servers: (env.NATS_URL ?? 'nats://127.0.0.1:4222').split(','), name: `sluice-${name}`, ...(env.NATS_TOKEN ? { token: env.NATS_TOKEN } : {}) }, logger);
-  const natsOpts = { servers: (env.NATS_URL ?? 'nats://127.0.0.1:4222').split(','), ...(env.NATS_TOKEN ? { token: env.NATS_TOKEN } : {}) };
+  // NATS_CREDS: a `.creds` file (operator-mode servers); the file is read again on each reconnect
+  const natsOpts = {
+    servers: (env.NATS_URL ?? 'nats://127.0.0.1:4222').split(','),
+    ...(env.NATS_TOKEN ? { token: env.NATS_TOKEN } : {}),
+    ...(env.NATS_CREDS ? { credsFile: env.NATS_CREDS } : {}),
+    ...options.nats,
+  };
+  const nc = await connectNats({ ...natsOpts, name: `sluice-${name}` }, logger);
   const controlNc = await connectNats({ ...natsOpts, name: `sluice-${name}-control` }, logger);
   service = await build({ nc, controlNc, logger, metrics: ops.registry, tracer: trace.getTracer(`sluice-${name}`), env });
   let stopping = false;
+  // the client reconnects forever unless the server keeps refusing our credentials (revoked,
+  // expired): then it closes for good, and a process that cannot talk to anyone should say so and go
+  for (const c of [nc, controlNc]) {
+    void c.closed().then((err) => {
+      if (stopping) return;
+      logger.fatal({ err }, 'NATS connection closed for good (credentials revoked or refused?)');
+      process.exit(1);
+    });
+  }
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;

@@ -16,6 +16,11 @@ export interface StartNatsOptions {
   jetstream?: boolean;
   /** nats-server configuration text appended to the generated config. */
   extraConfig?: string;
+  /**
+   * Always the local nats-server binary, never a container, even when Docker answers: members of a
+   * cluster (`startNatsCluster`) must reach each other's route and gateway ports on loopback.
+   */
+  local?: boolean;
 }
 
 export interface NatsServerHandle {
@@ -389,7 +394,7 @@ function isAddressInUse(error: unknown): boolean {
 export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServerHandle> {
   installExitHook();
   await sweepStaleTempDirs();
-  const useContainer = await dockerAvailable();
+  const useContainer = opts.local === true ? false : await dockerAvailable();
   const ownsStore = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? (await makeTempDir('store'));
   if (!ownsStore) await mkdir(storeDir, { recursive: true });

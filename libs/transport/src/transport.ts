@@ -1,6 +1,6 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { streams, subjects, type TransportKind } from '@sluice/contracts';
+import { consumers, streams, subjects, type TransportKind } from '@sluice/contracts';
 import { PublishQueue, onDisconnect, onReconnect, runPullConsumer, type RunningConsumer } from '@sluice/nats';
 import { TunnelSession, type SessionOptions } from './session.ts';
 import { TransportClosedError } from './errors.ts';
@@ -17,6 +17,14 @@ export interface TransportOptions {
   lingerMs?: number;
   /** Bytes all sessions of this process may have in flight together. */
   maxInflightBytes?: number;
+  /** jetstream: create the streams when missing (default true); false when the credentials may not. */
+  createStreams?: boolean;
+  /**
+   * jetstream: false when this process may not create its consumer (an agent on its own
+   * credentials: the registry creates it); `onConsumerMissing` asks for it again.
+   */
+  manageConsumer?: boolean;
+  onConsumerMissing?: () => Promise<void>;
 }
 
 export interface ByteTransport {
@@ -152,10 +160,10 @@ export function createByteTransport(
           for (const s of sessions.values()) s.destroy(new TransportClosedError('NATS connection lost'));
         });
       } else {
-        const id = who.role === 'edge' ? `edge-${who.edgeId}` : `agent-${who.agentId}`;
+        const durable = who.role === 'edge' ? consumers.edgeData(who.edgeId) : consumers.agentData(who.agentId);
         consumer = await runPullConsumer(
           nc,
-          { stream: streams.data.name, durable: `data-${id}`, filterSubject: inboundFilter, fresh: true, maxMessages: 512, inactiveThresholdMs: 120_000 },
+          { stream: streams.data.name, durable, filterSubject: inboundFilter, fresh: true, maxMessages: 512, inactiveThresholdMs: 120_000, ...(options.createStreams === false ? { createStreams: false } : {}), ...(options.manageConsumer === false ? { manage: false } : {}), ...(options.onConsumerMissing ? { onMissing: options.onConsumerMissing } : {}) },
           (m) => deliver(m.subject, m.data),
           logger,
         );

@@ -3,7 +3,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { trace, SpanKind, type Tracer } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { codecs, newId, streams, subjects, SluiceError, type ConnAssigned, type RegisterReply } from '@sluice/contracts';
+import { codecs, consumers, newId, streams, subjects, SluiceError, type ConnAssigned, type RegisterReply } from '@sluice/contracts';
 import { runPullConsumer, type RunningConsumer } from '@sluice/nats';
 import { createByteTransport, splice, type ByteTransport, type TransportOptions } from '@sluice/transport';
 import { contextFrom } from '@sluice/telemetry';
@@ -48,6 +48,10 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   const hbNc = deps.controlNc ?? nc;
   const tracer = deps.tracer ?? trace.getTracer('sluice-agent');
   let rules: IngressRule[] = compileRules(config);
+  // own credentials: permissions name only this agent's subjects, and streams are the gateway's
+  const ownCreds = config.credentials !== undefined;
+  const registerSubject = ownCreds && config.agentId ? subjects.registryAgentRegister(config.agentId) : subjects.registryRegister;
+  const unregisterSubject = ownCreds && config.agentId ? subjects.registryAgentUnregister(config.agentId) : subjects.registryUnregister;
   const instanceId = newId(8);
   const active = new Set<Promise<void>>();
   let agentId: string | undefined;
@@ -70,11 +74,12 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
 
   const sendHeartbeat = (): void => {
     if (!agentId || hbNc.isClosed()) return;
-    hbNc.publish(subjects.agentHeartbeat(agentId), codecs.agentHeartbeat.encode({ v: 1, agentId, instanceId, transport: config.transport, draining }));
+    hbNc.publish(subjects.agentHeartbeat(agentId), codecs.agentHeartbeat.encode({ v: 1, agentId, instanceId, transport: config.transport, draining, ...(config.region ? { region: config.region } : {}) }));
   };
 
-  const registerOnce = async (): Promise<RegisterReply> => {
+  const registerOnce = async (resetConsumers = false): Promise<RegisterReply> => {
     const req = codecs.registerRequest.encode({
+      ...(ownCreds ? { resetConsumers } : {}),
       v: 1,
       ...(config.token !== undefined ? { token: config.token } : {}),
       ...(agentId !== undefined ? { agentId } : config.agentId !== undefined ? { agentId: config.agentId } : {}),
@@ -82,8 +87,14 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       hostnames: [...new Set(rules.flatMap((r) => (r.hostname ? [r.hostname] : [])))],
       generate: config.generate,
     });
-    const m = await nc.request(subjects.registryRegister, req, { timeout: 3000 });
+    const m = await nc.request(registerSubject, req, { timeout: 3000 });
     return codecs.registerReply.decode(m.data);
+  };
+
+  /** Own credentials: the registry (re)creates this agent's consumers when it registers. */
+  const askForConsumers = async (): Promise<void> => {
+    const r = await registerOnce(false);
+    if (!r.ok) logger.warn({ err: r.error }, 'registry refused to recreate this agent\'s consumers');
   };
 
   const onAssigned = (ev: ConnAssigned, headers: Parameters<typeof contextFrom>[0]): void => {
@@ -149,20 +160,23 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       let reply: RegisterReply | undefined;
       for (let attempt = 0; !reply; attempt++) {
         try {
-          reply = await registerOnce();
+          reply = await registerOnce(true);
         } catch (err) {
           logger.warn({ err: (err as Error).message, attempt }, 'registry did not answer; retrying');
           await new Promise((r) => setTimeout(r, Math.min(2000, 200 * 2 ** attempt)));
         }
       }
       if (!reply.ok || !reply.agentId) throw new RegistrationRefusedError(reply.error?.message ?? 'registration refused');
+      if (ownCreds && reply.agentId !== config.agentId) {
+        throw new RegistrationRefusedError(`the registry granted agent id "${reply.agentId}" but the credentials are for "${config.agentId}"`);
+      }
       for (const r of reply.refused) logger.warn({ hostname: r.hostname, reason: r.reason }, 'hostname refused by registry');
       agentId = reply.agentId;
-      transport = createByteTransport(config.transport, { role: 'agent', agentId }, { nc, logger }, deps.transportOptions);
+      transport = createByteTransport(config.transport, { role: 'agent', agentId }, { nc, logger }, { ...deps.transportOptions, ...(ownCreds ? { createStreams: false, manageConsumer: false, onConsumerMissing: askForConsumers } : {}) });
       await transport.start();
       assignments = await runPullConsumer(
         nc,
-        { stream: streams.ctrl.name, durable: `assign-${agentId}`, filterSubject: subjects.connAssigned(agentId), fresh: true, inactiveThresholdMs: 60_000 },
+        { stream: streams.ctrl.name, durable: consumers.agentAssignments(agentId), filterSubject: subjects.connAssigned(agentId), fresh: true, inactiveThresholdMs: 60_000, createStreams: !ownCreds, ...(ownCreds ? { manage: false, onMissing: askForConsumers } : {}) },
         (m) => {
           try {
             onAssigned(codecs.connAssigned.decode(m.data), m.headers);
@@ -219,7 +233,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       await assignments?.stop();
       if (agentId && config.releaseOnStop && !nc.isClosed()) {
         await nc
-          .request(subjects.registryUnregister, codecs.unregisterRequest.encode({ v: 1, agentId, ...(config.token ? { token: config.token } : {}) }), { timeout: 2000 })
+          .request(unregisterSubject, codecs.unregisterRequest.encode({ v: 1, agentId, ...(config.token ? { token: config.token } : {}) }), { timeout: 2000 })
           .catch((err: unknown) => logger.warn({ err }, 'could not release hostnames'));
       }
       logger.info({ agentId }, 'agent stopped');

@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { InvalidConfigError, ID_PATTERN, normalizeHostname, isValidRouteHostname, readConfigMapping, assertConfig } from '@sluice/contracts';
+import { InvalidConfigError, ID_PATTERN, agentInboxPrefix, normalizeHostname, isValidRouteHostname, readConfigMapping, assertConfig } from '@sluice/contracts';
 
 const Rule = Type.Object({
   /** Exact host or `*.` wildcard; omitted = every host this agent is given (quick tunnels). */
@@ -14,9 +14,20 @@ export const AgentConfigSchema = Type.Object({
   nats: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]),
   token: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   agentId: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+  /**
+   * This agent's own NATS credentials (a `.creds` file issued for `agentId`; relative to the config
+   * file). Their permissions cover only this agent's subjects: the agent then connects with its own
+   * inbox prefix, registers on its own subject and leaves stream creation to the gateway.
+   */
+  credentials: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   transport: Type.Union([Type.Literal('core'), Type.Literal('jetstream')], { default: 'jetstream' }),
   /** Ask the registry for a generated `<name>.<user>.<region>.<zone>` hostname. */
   generate: Type.Boolean({ default: false }),
+  /**
+   * The region this agent serves from, the NATS cluster it connects to in a supercluster: edges
+   * of that region get this agent before one elsewhere that serves the same name.
+   */
+  region: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$' })),
   ingress: Type.Array(Rule, { minItems: 1, maxItems: 1024 }),
   heartbeatMs: Type.Integer({ minimum: 50, maximum: 10_000, default: 300 }),
   /** Graceful stop: how long in-flight connections may take to finish. */
@@ -52,10 +63,19 @@ export function parseAgentConfig(input: string | object, source = 'agent config'
     const port = Number(new URL(r.service).port);
     if (!(port >= 1 && port <= 65535)) throw new InvalidConfigError(`${source}: /ingress service "${r.service}" has no valid port`);
   }
+  if (cfg.credentials !== undefined && cfg.agentId === undefined) {
+    throw new InvalidConfigError(`${source}: /credentials needs /agentId (the id the credentials were issued for)`);
+  }
   const pa = cfg.publicAddress;
   if (pa?.ipv4 !== undefined && !isIPv4(pa.ipv4)) throw new InvalidConfigError(`${source}: /publicAddress/ipv4 "${pa.ipv4}" is not an IPv4 address`);
   if (pa?.ipv6 !== undefined && !isIPv6(pa.ipv6)) throw new InvalidConfigError(`${source}: /publicAddress/ipv6 "${pa.ipv6}" is not an IPv6 address`);
   return cfg;
+}
+
+/** How an agent with its own credentials connects (nothing when it has none: open or shared auth). */
+export function agentConnectOptions(cfg: AgentConfig): { credsFile?: string; inboxPrefix?: string } {
+  if (cfg.credentials === undefined || cfg.agentId === undefined) return {};
+  return { credsFile: cfg.credentials, inboxPrefix: agentInboxPrefix(cfg.agentId) };
 }
 
 export function compileRules(cfg: AgentConfig): IngressRule[] {

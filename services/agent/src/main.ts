@@ -1,16 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { runMain } from '@sluice/runtime';
 import { createAgent, type Agent } from './agent.ts';
-import { parseAgentConfig } from './config.ts';
+import { agentConnectOptions, parseAgentConfig } from './config.ts';
+
+const path = process.env.AGENT_CONFIG;
+const text = process.env.AGENT_CONFIG_JSON ?? (path ? readFileSync(path, 'utf8') : undefined);
+if (!text) throw new Error('set AGENT_CONFIG (a YAML file) or AGENT_CONFIG_JSON');
+const parsed = parseAgentConfig(text, path ?? 'AGENT_CONFIG_JSON');
+// a relative credentials path is the config file's neighbour, wherever the agent was started
+const config = parsed.credentials !== undefined && path ? { ...parsed, credentials: resolve(dirname(path), parsed.credentials) } : parsed;
 
 await runMain(
   'agent',
-  ({ nc, controlNc, logger, metrics, tracer, env }) => {
-    const path = env.AGENT_CONFIG;
-    const text = env.AGENT_CONFIG_JSON ?? (path ? readFileSync(path, 'utf8') : undefined);
-    if (!text) throw new Error('set AGENT_CONFIG (a YAML file) or AGENT_CONFIG_JSON');
-    // the NATS URL comes from NATS_URL for the process; the config's is for the CLI
-    return createAgent(parseAgentConfig(text, path ?? 'AGENT_CONFIG_JSON'), { nc, controlNc, logger, metrics, tracer });
-  },
+  // the NATS URL comes from NATS_URL for the process; the config's is for the CLI
+  ({ nc, controlNc, logger, metrics, tracer }) => createAgent(config, { nc, controlNc, logger, metrics, tracer }),
   (s) => ({ agentId: (s as Agent).agentId }),
+  // the agent's own credentials (and the inbox prefix they allow) win over NATS_CREDS
+  { nats: agentConnectOptions(config) },
 );

@@ -44,7 +44,7 @@ function printCredentials(io: CommandIo, c: AgentCreated): void {
   io.out(`agent ${c.name} (${c.region})\n  tunnel address: ${c.hostname}\n  DDNS address:   ${c.ddnsHostname}\n`);
   io.out(`credentials (shown once; keep them secret):\n  agent id: ${c.credentials.agentId}\n  token:    ${c.credentials.token}\n`);
   if (c.credentials.natsCreds) io.out(`NATS credentials (save as ${c.name}.creds, mode 0600):\n${c.credentials.natsCreds}\n`);
-  io.out(`agent.yaml:\n  nats: ${c.credentials.natsUrl ?? '<nats url>'}\n  token: ${c.credentials.token}\n${c.credentials.natsCreds ? `  credentials: ./${c.name}.creds\n` : ''}  generate: true\n  ingress:\n    - service: http://127.0.0.1:8080\n`);
+  io.out(`agent.yaml:\n  nats: ${c.credentials.natsUrl ?? '<nats url>'}\n  token: ${c.credentials.token}\n${c.credentials.natsCreds ? `  agentId: ${c.credentials.agentId}\n  credentials: ./${c.name}.creds\n` : ''}  generate: true\n  ingress:\n    - service: http://127.0.0.1:8080\n`);
 }
 
 function printDomain(io: CommandIo, d: DomainOut): void {

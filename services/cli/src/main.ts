@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { connectNats } from '@sluice/nats';
 import { createLogger } from '@sluice/telemetry';
 import { SluiceError } from '@sluice/contracts';
-import { createAgent, parseAgentConfig, type AgentConfig } from '@sluice/agent';
+import { agentConnectOptions, createAgent, parseAgentConfig, type AgentConfig } from '@sluice/agent';
+import { dirname, resolve } from 'node:path';
 import { findLocalGateway } from './local.ts';
 import { adminUsage, runAdminCommand } from './admin-commands.ts';
 
@@ -70,14 +71,18 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('sluice agent: --config FILE is required\n');
       return 2;
     }
-    config = parseAgentConfig(readFileSync(values.config, 'utf8'), values.config);
+    const parsed = parseAgentConfig(readFileSync(values.config, 'utf8'), values.config);
+    // a relative credentials path is the config file's neighbour
+    config = parsed.credentials !== undefined ? { ...parsed, credentials: resolve(dirname(values.config), parsed.credentials) } : parsed;
   } else {
     process.stderr.write(`sluice: unknown command "${cmd}"\n${usage}\n`);
     return 2;
   }
   const logger = createLogger('cli', values['log-level'] ?? process.env.LOG_LEVEL ?? 'warn');
-  const nc = await connectNats({ servers: config.nats, name: 'sluice-cli', ...(process.env.NATS_TOKEN ? { token: process.env.NATS_TOKEN } : {}) }, logger);
-  const controlNc = await connectNats({ servers: config.nats, name: 'sluice-cli-control', ...(process.env.NATS_TOKEN ? { token: process.env.NATS_TOKEN } : {}) }, logger);
+  // an agent with its own credentials connects with them (and the inbox prefix they allow)
+  const auth = { ...(process.env.NATS_TOKEN ? { token: process.env.NATS_TOKEN } : {}), ...agentConnectOptions(config) };
+  const nc = await connectNats({ servers: config.nats, name: 'sluice-cli', ...auth }, logger);
+  const controlNc = await connectNats({ servers: config.nats, name: 'sluice-cli-control', ...auth }, logger);
   const agent = createAgent(config, { nc, controlNc, logger });
   let stopping = false;
   const stop = async (): Promise<void> => {
@@ -88,6 +93,14 @@ async function main(argv: string[]): Promise<number> {
     await controlNc.drain();
     process.exit(0);
   };
+  // the server can end the connection for good (credentials revoked or refused): say so and exit
+  for (const c of [nc, controlNc]) {
+    void c.closed().then((err) => {
+      if (stopping) return;
+      process.stderr.write(`sluice: the gateway closed the connection${err ? `: ${err.message}` : ''} (credentials revoked or refused?)\n`);
+      process.exit(1);
+    });
+  }
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
   const reply = await agent.start();

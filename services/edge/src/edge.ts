@@ -30,6 +30,8 @@ export interface EdgeConfig {
   publicAddresses?: EdgePublicAddresses;
   /** How often the public addresses are announced again (ddns forgets edges that stop). */
   addressReportMs?: number;
+  /** This edge's region (its NATS cluster in a supercluster): agents there are preferred. */
+  region?: string;
 }
 
 export interface EdgeDeps {
@@ -140,6 +142,7 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
         clientAddr: socket.remoteAddress ?? '',
         clientPort: socket.remotePort ?? 0,
         ts: Date.now(),
+        ...(config.region ? { region: config.region } : {}),
       });
       // the new-connection event is a span of its own (PRODUCER), the router's span its child
       const subject = subjects.connOpened(edgeId);
@@ -494,7 +497,7 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
       return sockets.size;
     },
     async start() {
-      await ensureStreams(nc);
+      await ensureStreams(nc, { logger });
       for (const kind of ['core', 'jetstream'] as const) {
         const t = createByteTransport(kind, { role: 'edge', edgeId }, { nc, logger }, deps.transportOptions);
         await t.start();

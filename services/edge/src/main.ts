@@ -23,6 +23,7 @@ await runMain(
         maxConnsPerClient: intEnv(env, 'EDGE_MAX_CONNS_PER_CLIENT', 1_000),
         headTimeoutMs: intEnv(env, 'EDGE_HEAD_TIMEOUT_MS', 10_000),
         resumeGraceMs: intEnv(env, 'EDGE_RESUME_GRACE_MS', 5_000),
+        ...(env.EDGE_REGION ? { region: env.EDGE_REGION } : {}),
         publicAddresses: { ipv4: addressList(env, 'EDGE_PUBLIC_IPV4', isIPv4), ipv6: addressList(env, 'EDGE_PUBLIC_IPV6', isIPv6) },
         addressReportMs: intEnv(env, 'EDGE_ADDRESS_REPORT_MS', 60_000),
       },

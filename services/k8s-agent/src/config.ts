@@ -12,6 +12,8 @@ export const KubeAgentConfigSchema = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 256 }),
   /** The configured agent id; the registry's when absent. */
   agentId: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+  /** The agent's own NATS credentials (a .creds file from `sluice agents create`; main.ts reads SLUICE_AGENT_CREDS). */
+  credentials: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   transport: Type.Union([Type.Literal('core'), Type.Literal('jetstream')], { default: 'jetstream' }),
   /**
    * Only Ingresses of this class (spec.ingressClassName, the legacy `kubernetes.io/ingress.class`

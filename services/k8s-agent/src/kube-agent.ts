@@ -292,6 +292,7 @@ export function createKubeAgent(config: KubeAgentConfig, deps: KubeAgentDeps): K
           nats: [],
           token: config.token,
           ...(config.agentId ? { agentId: config.agentId } : {}),
+          ...(config.credentials ? { credentials: config.credentials } : {}),
           transport: config.transport,
           // the registry's answer then names the agent's tunnel address (its generated hostname)
           generate: true,

@@ -8,6 +8,8 @@ import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { AGENT_NAME_PATTERN, REGION_PATTERN, USER_PATTERN, type UserRecord } from './records.ts';
 import { RegistryError, type RegistryCore } from './core.ts';
+import { dashboard } from './dashboard.ts';
+import { sessionCredential } from './session.ts';
 
 export interface ApiOptions {
   /** Default region for `POST /v1/agents` without one. */
@@ -121,11 +123,13 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
     if (failedRecently(req.ip)) throw new RegistryError('SLUICE_RATE_LIMITED', 'too many failed authentications from this address; wait a minute', 429);
     const h = req.headers.authorization;
     const m = h ? /^Bearer ([^\s]{1,256})$/.exec(h) : null;
-    if (!m) {
+    // no Authorization header: the dashboard's session cookie (403 without its CSRF header on a state change)
+    const token = m ? m[1] : h === undefined ? await sessionCredential(core, req) : undefined;
+    if (!token) {
       noteFailure(req.ip);
       throw new RegistryError('SLUICE_UNAUTHORIZED', 'missing or malformed Authorization header (expected "Bearer <API token>")', 401);
     }
-    const user = await core.authenticate(m[1]!);
+    const user = await core.authenticate(token);
     if (!user) {
       noteFailure(req.ip);
       throw new RegistryError('SLUICE_UNAUTHORIZED', 'unknown or revoked API token', 401);
@@ -136,6 +140,7 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  await app.register(dashboard, { core, authenticate });
 
   await app.register(async (scope) => {
     const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();

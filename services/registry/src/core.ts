@@ -96,7 +96,7 @@ export class RegistryCore {
   constructor(
     readonly store: Store,
     private readonly routes: KV,
-    private readonly nc: NatsConnection,
+    readonly nc: NatsConnection,
     private readonly checker: DomainChecker,
     private readonly opts: CoreOptions,
     private readonly logger: Logger,

@@ -10,16 +10,19 @@ import {
   normalizeHostname,
   subjects,
   SluiceError,
+  agentConsumers,
   type RegisterReply,
   type RegisterRequest,
 } from '@sluice/contracts';
-import { openRoutesBucket } from '@sluice/nats';
+import { ensurePullConsumer, ensureStreams, openRoutesBucket } from '@sluice/nats';
 import type { FastifyInstance } from 'fastify';
 import type { RegistryConfig } from './config.ts';
 import { RegistryCore, covers, type CredentialIssuer } from './core.ts';
 import { buildApi } from './api.ts';
 import { openRegistryBucket, Store } from './store.ts';
 import { createDomainChecker, type DomainChecker } from './verify.ts';
+import { createNatsIssuer } from './nats-issuer.ts';
+import type { Trust } from '@sluice/auth';
 
 export interface RegistryDeps {
   nc: NatsConnection;
@@ -27,6 +30,11 @@ export interface RegistryDeps {
   metrics?: MetricsRegistry;
   /** Issues per-agent NATS credentials; without one agents authenticate with their secret only. */
   issuer?: CredentialIssuer;
+  /**
+   * Per-agent NATS credentials: the operator/account keys and a system-account connection (to push
+   * revocations). Without it agents authenticate to the registry with their secret only.
+   */
+  natsAuth?: { trust: Trust; sysNc: NatsConnection };
   /** DNS checks of custom domains; by default real queries to `config.dnsServers` (or the system's). */
   checker?: DomainChecker;
 }
@@ -55,8 +63,8 @@ export class HostnameNotOwnedError extends SluiceError {
 export { covers };
 
 /** `sluice.registry.agent.<id>.register`: only agent <id>'s credentials may publish there. */
-const AGENT_REGISTER_ALL = 'sluice.registry.agent.*.register';
-const AGENT_UNREGISTER_ALL = 'sluice.registry.agent.*.unregister';
+const AGENT_REGISTER_ALL = subjects.registryAgentRegisterAll;
+const AGENT_UNREGISTER_ALL = subjects.registryAgentUnregisterAll;
 
 export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Registry {
   const { nc, logger } = deps;
@@ -98,20 +106,34 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     let owned: string[];
     let user: string;
     const denied = (message: string): RegisterReply => ({ v: 1, ok: false, error: { code: 'SLUICE_UNAUTHORIZED', message }, accepted, refused, urls: [] });
-    if (subjectAgentId !== undefined) {
+    // its credentials may read its consumers, not create them (see agentConsumers)
+    const withConsumers = async (reply: RegisterReply, id: string): Promise<RegisterReply> => {
+      if (!reply.ok) return reply;
+      await ensureStreams(nc);
+      for (const c of agentConsumers(id)) {
+        await ensurePullConsumer(nc, { stream: c.stream, durable: c.consumer, filterSubject: c.filter, inactiveThresholdMs: c.inactiveThresholdMs }, req.resetConsumers ?? false);
+      }
+      return reply;
+    };
+    const configured = subjectAgentId !== undefined ? config.agents.find((c) => c.id === subjectAgentId) : undefined;
+    if (subjectAgentId !== undefined && !configured) {
       // the NATS server let this agent publish here only with its own credentials
       const a = await core!.agentById(subjectAgentId);
       if (!a) return denied(`agent ${subjectAgentId} does not exist (deleted?)`);
       if (req.token !== undefined && (await core!.agentByToken(req.token))?.id !== a.id) return denied('the token does not belong to this agent');
-      return registerApiAgent(a.id, req);
+      return withConsumers(await registerApiAgent(a.id, req), a.id);
     }
-    if (req.token?.startsWith('sla_')) {
+    if (configured) {
+      // a configured agent on credentials issued for its id: the subject is its identity
+      agentId = configured.id;
+      user = configured.user;
+      owned = configured.hostnames.map(normalizeHostname);
+    } else if (req.token?.startsWith('sla_')) {
       const a = await core!.agentByToken(req.token);
       if (!a) return denied('unknown or revoked agent token');
-      if (a.natsUser !== undefined && deps.issuer) return denied('this agent has NATS credentials: register on its own subject (connect with its .creds file)');
+      if (a.natsUser !== undefined && (deps.issuer || deps.natsAuth)) return denied('this agent has NATS credentials: register on its own subject (connect with its .creds file)');
       return registerApiAgent(a.id, req);
-    }
-    if (req.token !== undefined) {
+    } else if (req.token !== undefined) {
       const a = byToken.get(req.token);
       if (!a) return { v: 1, ok: false, error: { code: 'SLUICE_UNAUTHORIZED', message: 'unknown agent token' }, accepted, refused, urls: [] };
       // replicas of one configured agent run as `<id>` or `<id>-<suffix>`
@@ -145,9 +167,10 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     }
     // a registration is the agent's whole claim: names it no longer asks for are released
     for await (const k of await kv!.keys(`${agentId}.>`)) if (!keep.has(k)) await kv!.delete(k);
-    nc.publish(subjects.registryEvent('agent-registered'), JSON.stringify({ v: 1, agentId, user, hostnames: accepted, transport: req.transport }));
+    core!.emit({ kind: 'agent-registered', user, agentId, hostnames: accepted });
     logger.info({ agentId, accepted, refused: refused.length }, 'agent registered');
-    return { v: 1, ok: true, agentId, accepted, refused, urls: accepted.filter((h) => !h.startsWith('*.')).map(urlFor) };
+    const reply: RegisterReply = { v: 1, ok: true, agentId, accepted, refused, urls: accepted.filter((h) => !h.startsWith('*.')).map(urlFor) };
+    return configured ? withConsumers(reply, agentId) : reply;
   };
 
   const unregister = async (agentId: string): Promise<void> => {
@@ -157,7 +180,7 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     }
     const keys = await kv!.keys(`${agentId}.>`);
     for await (const k of keys) await kv!.delete(k);
-    nc.publish(subjects.registryEvent('agent-unregistered'), JSON.stringify({ v: 1, agentId }));
+    core!.emit({ kind: 'agent-unregistered', agentId });
     logger.info({ agentId }, 'agent unregistered');
   };
 
@@ -169,6 +192,23 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
   };
   const fail = (m: Msg, code: string, message: string): void =>
     answer(m, { v: 1, ok: false, error: { code, message }, accepted: [], refused: [], urls: [] });
+
+  const onRegister = (m: Msg, subjectAgentId?: string): void => {
+    let req: RegisterRequest;
+    try {
+      req = codecs.registerRequest.decode(m.data);
+    } catch (err) {
+      fail(m, 'SLUICE_INVALID_MESSAGE', (err as Error).message);
+      return;
+    }
+    register(req, subjectAgentId).then(
+      (r) => answer(m, r),
+      (err: unknown) => {
+        logger.error({ err }, 'register failed');
+        fail(m, 'SLUICE_INTERNAL', 'registration could not be stored; retry');
+      },
+    );
+  };
 
   return {
     get apiPort() {
@@ -183,13 +223,17 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     async start() {
       kv = await openRoutesBucket(nc);
       const store = new Store(await openRegistryBucket(nc));
+      const natsIssuer = deps.natsAuth ? createNatsIssuer(deps.natsAuth.trust, deps.natsAuth.sysNc, store, logger) : undefined;
+      const issuer = deps.issuer ?? natsIssuer;
+      // a server that lost the account JWT (or a new one) gets every revocation back
+      await natsIssuer?.sync();
       const checker = deps.checker ?? createDomainChecker({ ...(config.dnsServers ? { servers: config.dnsServers } : {}) });
       core = new RegistryCore(store, kv, nc, checker, {
         zone: config.zone,
         ddnsZone: config.ddnsZone ?? `dyn.${config.zone}`,
         holdbackMs: config.hostnameHoldbackSeconds * 1000,
         ...(config.agentNatsUrl ? { natsUrl: config.agentNatsUrl } : {}),
-      }, logger, deps.issuer);
+      }, logger, issuer);
       if (config.bootstrapAdmin && (await core.userCount()) === 0) {
         bootstrapToken = (await core.createUser('admin', true)).token;
         logger.info('first start: created user admin (its token is printed once on stdout)');
@@ -202,26 +246,8 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
             if (lastSeen.size > 100_000) lastSeen.clear();
           },
         }),
-        nc.subscribe(AGENT_REGISTER_ALL, {
-          queue: 'registry',
-          callback: (_e, m) => {
-            const subjectAgentId = m.subject.split('.')[3]!;
-            let req: RegisterRequest;
-            try {
-              req = codecs.registerRequest.decode(m.data);
-            } catch (err) {
-              fail(m, 'SLUICE_INVALID_MESSAGE', (err as Error).message);
-              return;
-            }
-            register(req, subjectAgentId).then(
-              (r) => answer(m, r),
-              (err: unknown) => {
-                logger.error({ err }, 'register failed');
-                fail(m, 'SLUICE_INTERNAL', 'registration could not be stored; retry');
-              },
-            );
-          },
-        }),
+        // the subject's agent token is the authenticated id: only its credentials may publish there
+        nc.subscribe(AGENT_REGISTER_ALL, { queue: 'registry', callback: (_e, m) => onRegister(m, m.subject.split('.')[3]!) }),
         nc.subscribe(AGENT_UNREGISTER_ALL, { queue: 'registry', callback: (_e, m) => void m.respond(JSON.stringify({ ok: true, kept: true })) }),
       );
       if (config.api) {
@@ -244,25 +270,7 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
       recheck = setInterval(() => void core!.recheckDomains(), config.domainRecheckSeconds * 1000);
       recheck.unref();
       subs.push(
-        nc.subscribe(subjects.registryRegister, {
-          queue: 'registry',
-          callback: (_e, m) => {
-            let req: RegisterRequest;
-            try {
-              req = codecs.registerRequest.decode(m.data);
-            } catch (err) {
-              fail(m, 'SLUICE_INVALID_MESSAGE', (err as Error).message);
-              return;
-            }
-            register(req).then(
-              (r) => answer(m, r),
-              (err: unknown) => {
-                logger.error({ err }, 'register failed');
-                fail(m, 'SLUICE_INTERNAL', 'registration could not be stored; retry');
-              },
-            );
-          },
-        }),
+        nc.subscribe(subjects.registryRegister, { queue: 'registry', callback: (_e, m) => onRegister(m) }),
         nc.subscribe(subjects.registryUnregister, {
           queue: 'registry',
           callback: (_e, m) => {

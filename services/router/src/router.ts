@@ -32,6 +32,7 @@ interface AgentState {
   transport: TransportKind;
   lastSeen: number;
   draining: boolean;
+  region: string | undefined;
 }
 
 export interface Router {
@@ -43,7 +44,8 @@ export interface Router {
 
 /**
  * hostname → agents, from the routes bucket (its history on start, then live changes), and agent
- * liveness from heartbeats. Assigns each opened connection to one live agent, round robin.
+ * liveness from heartbeats. Assigns each opened connection to one live agent, round robin, among
+ * those in the edge's region when there are any (bytes then stay off the NATS gateways).
  */
 export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
   const { nc, logger } = deps;
@@ -101,7 +103,7 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
     }
   };
 
-  const decide = (host: string): RouteResult['status'] | { agentId: string; transport: TransportKind } => {
+  const decide = (host: string, region: string | undefined): RouteResult['status'] | { agentId: string; transport: TransportKind } => {
     for (const candidate of routeCandidates(host)) {
       const set = routes.get(candidate);
       if (!set || set.size === 0) continue;
@@ -111,10 +113,12 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
         if (a && !a.draining) live.push(id);
       }
       if (live.length === 0) return 'no_agent';
-      live.sort();
+      const local = region === undefined ? [] : live.filter((id) => agents.get(id)!.region === region);
+      const pool = local.length > 0 ? local : live;
+      pool.sort();
       const n = rr.get(candidate) ?? 0;
       rr.set(candidate, n + 1);
-      const agentId = live[n % live.length]!;
+      const agentId = pool[n % pool.length]!;
       return { agentId, transport: agents.get(agentId)!.transport };
     }
     return 'not_found';
@@ -130,7 +134,7 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
       return;
     }
     const span = tracer.startSpan('router.assign', { kind: SpanKind.CONSUMER, attributes: { 'sluice.host': ev.host, 'sluice.conn_id': ev.connId } }, contextFrom(headers));
-    const d = decide(ev.host);
+    const d = decide(ev.host, ev.region);
     metrics?.assignments.inc({ result: typeof d === 'string' ? d : 'assigned' });
     const reply = subjects.routeResult(ev.edgeId);
     if (typeof d === 'string') {
@@ -160,8 +164,8 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
 
   return {
     async start() {
-      await ensureStreams(nc);
-      kv = await openRoutesBucket(nc);
+      await ensureStreams(nc, { logger });
+      kv = await openRoutesBucket(nc, { logger });
       const watcher = await kv.watch({ key: '>' });
       watchStop = () => watcher.stop();
       let initialDone!: () => void;
@@ -190,8 +194,8 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
             try {
               const hb = codecs.agentHeartbeat.decode(m.data);
               const prev = agents.get(hb.agentId);
-              if (!prev) logger.info({ agentId: hb.agentId, transport: hb.transport }, 'agent online');
-              agents.set(hb.agentId, { instanceId: hb.instanceId, transport: hb.transport, lastSeen: Date.now(), draining: hb.draining });
+              if (!prev) logger.info({ agentId: hb.agentId, transport: hb.transport, region: hb.region }, 'agent online');
+              agents.set(hb.agentId, { instanceId: hb.instanceId, transport: hb.transport, lastSeen: Date.now(), draining: hb.draining, region: hb.region });
             } catch (err) {
               logger.warn({ err, subject: m.subject }, 'rejected heartbeat');
               metrics?.rejected.inc({ kind: 'agent_heartbeat' });

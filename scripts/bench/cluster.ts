@@ -1,0 +1,239 @@
+// `npm run bench -- --only cluster`: keep-alive req/s and bulk MB/s through a three-server NATS
+// cluster (edge on server 0, router and registry on 1, agent on 2: every byte crosses a route),
+// next to the same gateway on one nats-server and to the upstream directly, in the same run, per
+// transport. Issue 10 asks that the cluster hop cost under 30% (cluster/single >= 0.7).
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  spawnService,
+  startNats,
+  startNatsCluster,
+  startStack,
+  type NatsClusterHandle,
+  type NatsServerHandle,
+  type ServiceProcess,
+  type Stack,
+} from '@sluice/testing';
+import { downloadThroughput } from './bulk.ts';
+import { BenchError, throwIfAborted } from './errors.ts';
+import type { BenchOptions, Transport } from './options.ts';
+import { median, round } from './stats.ts';
+import { directTarget, type Target } from './target.ts';
+import { runWrk, type WrkLoad } from './wrk.ts';
+
+const AGENT_TOKEN = 'bench-agent-token-0123456789abcdef';
+const READY_TIMEOUT_MS = 30_000;
+const BULK_WARMUP_BYTES = 128 * 2 ** 20;
+
+type Setup = 'direct' | 'single' | 'cluster';
+const SETUPS: readonly Setup[] = ['direct', 'single', 'cluster'];
+
+export interface ClusterScenario {
+  name: 'cluster_bulk_throughput' | 'cluster_keepalive_rps';
+  transport: Transport;
+  unit: 'MB/s' | 'req/s';
+  direct: number;
+  single: number;
+  cluster: number;
+  /** cluster / single: what the cluster hop costs (1.0 = nothing). */
+  ratio: number;
+  singleVsDirect: number;
+  clusterVsDirect: number;
+  runs: Record<Setup, number[]>;
+}
+
+export interface ClusterBenchReport {
+  scenarios: ClusterScenario[];
+  notes: string[];
+}
+
+export interface ClusterBenchContext {
+  opts: BenchOptions;
+  /** wrk's path; undefined skips keep-alive. */
+  wrk: string | undefined;
+  signal: AbortSignal;
+  progress(line: string): void;
+}
+
+const hostFor = (transport: Transport): string => `${transport}.bench.sluice.localhost`;
+
+function statusOf(port: number, host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(0));
+    req.end();
+  });
+}
+
+async function untilServing(target: Target, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let status = 0;
+  while (Date.now() < deadline) {
+    throwIfAborted(signal);
+    status = await statusOf(target.port, target.host);
+    if (status === 200) return;
+    await sleep(100);
+  }
+  throw new BenchError('SLUICE_BENCH_TUNNEL_NOT_READY', `${target.host} on port ${target.port} did not answer 200 within ${READY_TIMEOUT_MS / 1000} s (last status ${status})`);
+}
+
+/** A gateway with one agent per transport, each serving `<transport>.bench.sluice.localhost`. */
+interface BenchStack {
+  stack: Stack;
+  agents: ServiceProcess[];
+  target(transport: Transport): Target;
+}
+
+async function startBenchStack(
+  transports: readonly Transport[],
+  upstreamPort: number,
+  placement: { nats: NatsServerHandle; edge: string; router: string; agent: string },
+): Promise<BenchStack> {
+  const stack = await startStack({
+    nats: placement.nats,
+    registryAgents: [{ id: 'bench', token: AGENT_TOKEN, hostnames: transports.map(hostFor) }],
+    // every benchmark client is 127.0.0.1
+    edgeEnv: { NATS_URL: placement.edge, EDGE_MAX_CONNS_PER_CLIENT: '100000' },
+    routerEnv: { NATS_URL: placement.router },
+  });
+  const agents: ServiceProcess[] = [];
+  try {
+    for (const transport of transports) {
+      agents.push(
+        await stack.startAgent({
+          id: `bench-${transport}`,
+          token: AGENT_TOKEN,
+          transport,
+          natsUrl: placement.agent,
+          ingress: [{ hostname: hostFor(transport), service: `http://127.0.0.1:${upstreamPort}` }],
+        }),
+      );
+    }
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return { stack, agents, target: (transport) => ({ kind: 'tunnel', port: stack.httpPort, host: hostFor(transport) }) };
+}
+
+function problemLines(processes: ServiceProcess[], label: string): string[] {
+  return processes.flatMap((p) =>
+    p
+      .logs()
+      .split('\n')
+      .filter((l) => /"level":(4|5|6)0/.test(l))
+      .slice(0, 10)
+      .map((l) => `${label} ${p.name}: ${l.slice(0, 300)}`),
+  );
+}
+
+function scenario(name: ClusterScenario['name'], transport: Transport, unit: ClusterScenario['unit'], runs: Record<Setup, number[]>): ClusterScenario {
+  const m = { direct: median(runs.direct), single: median(runs.single), cluster: median(runs.cluster) };
+  const d = unit === 'MB/s' ? 1 : 0;
+  return {
+    name,
+    transport,
+    unit,
+    direct: round(m.direct, d),
+    single: round(m.single, d),
+    cluster: round(m.cluster, d),
+    ratio: round(m.cluster / m.single, 3),
+    singleVsDirect: round(m.single / m.direct, 3),
+    clusterVsDirect: round(m.cluster / m.direct, 3),
+    runs,
+  };
+}
+
+/**
+ * Each round measures direct, then one nats-server, then the cluster, back to back, so that the
+ * three figures of a round see the same machine; each figure is the median of the rounds.
+ */
+async function rounds(ctx: ClusterBenchContext, label: string, unit: string, targets: Record<Setup, Target>, measure: (t: Target) => Promise<number>): Promise<Record<Setup, number[]>> {
+  const runs: Record<Setup, number[]> = { direct: [], single: [], cluster: [] };
+  for (let i = 0; i < ctx.opts.runs; i++) {
+    for (const setup of SETUPS) {
+      throwIfAborted(ctx.signal);
+      runs[setup].push(await measure(targets[setup]));
+    }
+    ctx.progress(`${label} run ${i + 1}/${ctx.opts.runs}: ${SETUPS.map((s) => `${s} ${runs[s][i]!.toFixed(1)}`).join(', ')} ${unit}`);
+  }
+  return runs;
+}
+
+export async function runClusterBench(ctx: ClusterBenchContext): Promise<ClusterBenchReport> {
+  const { opts, signal, progress } = ctx;
+  const notes: string[] = [];
+  const scenarios: ClusterScenario[] = [];
+  let demo: ServiceProcess | undefined;
+  let single: { nats: NatsServerHandle; gw: BenchStack } | undefined;
+  let cluster: { nats: NatsClusterHandle; gw: BenchStack } | undefined;
+  try {
+    demo = await spawnService('demo', 'services/demo/src/main.ts', { DEMO_HTTP_PORT: '0', DEMO_HTTPS_PORT: '0' });
+    const upstreamPort = Number(demo.ready['http']);
+    // local processes both: a container's port forwarding would tilt the comparison
+    const nats = await startNats({ local: true });
+    single = { nats, gw: await startBenchStack(opts.transports, upstreamPort, { nats, edge: nats.url, router: nats.url, agent: nats.url }) };
+    const c = await startNatsCluster({ size: 3, name: 'bench' });
+    const [a, b, agentServer] = c.urls as [string, string, string];
+    cluster = { nats: c, gw: await startBenchStack(opts.transports, upstreamPort, { nats: c.servers[1]!, edge: a, router: b, agent: agentServer }) };
+    progress(`one nats-server and a cluster of three up; edge on ${a}, router on ${b}, agent on ${agentServer}`);
+
+    for (const transport of opts.transports) {
+      const targets: Record<Setup, Target> = { direct: directTarget(upstreamPort), single: single.gw.target(transport), cluster: cluster.gw.target(transport) };
+      for (const t of [targets.single, targets.cluster]) await untilServing(t, signal);
+
+      if (opts.scenarios.has('bulk_throughput')) {
+        for (const setup of SETUPS) await downloadThroughput(targets[setup], Math.min(opts.bulkBytes, BULK_WARMUP_BYTES), signal);
+        const runs = await rounds(ctx, `${transport} bulk (${opts.bulkBytes / 2 ** 20} MiB)`, 'MB/s', targets, (t) => downloadThroughput(t, opts.bulkBytes, signal));
+        scenarios.push(scenario('cluster_bulk_throughput', transport, 'MB/s', runs));
+      }
+      if (opts.scenarios.has('keepalive_rps') && ctx.wrk !== undefined) {
+        const wrk = ctx.wrk;
+        const load: WrkLoad = { seconds: opts.wrkSeconds, connections: opts.wrkConnections, threads: opts.wrkThreads, path: '/size?n=1024' };
+        for (const setup of SETUPS) await runWrk(wrk, targets[setup], { ...load, seconds: 1 }, signal);
+        const runs = await rounds(ctx, `${transport} keep-alive (wrk ${opts.wrkSeconds} s x ${opts.wrkConnections})`, 'req/s', targets, async (t) => {
+          const r = await runWrk(wrk, t, load, signal);
+          if (r.non2xx > 0 || r.socketErrors > 0) notes.push(`${transport} keep-alive ${t.host}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors of ${r.requests}`);
+          return r.requestsPerSecond;
+        });
+        scenarios.push(scenario('cluster_keepalive_rps', transport, 'req/s', runs));
+      }
+    }
+  } finally {
+    if (cluster) notes.push(...problemLines(cluster.gw.stack.processes(), 'cluster'));
+    if (single) notes.push(...problemLines(single.gw.stack.processes(), 'single'));
+    await cluster?.gw.stack.stop();
+    await cluster?.nats.stop();
+    await single?.gw.stack.stop();
+    await single?.nats.stop();
+    await demo?.stop(10_000);
+  }
+  return { scenarios, notes };
+}
+
+/** The human table: each figure a median; ratio = cluster / single, and each against direct. */
+export function renderClusterTable(rows: readonly ClusterScenario[]): string {
+  const header = ['transport', 'scenario', 'unit', 'direct', 'single', 'cluster', 'cluster/single', 'single/direct', 'cluster/direct', 'runs (direct | single | cluster)'];
+  const lines = rows.map((r) => {
+    const d = r.unit === 'MB/s' ? 1 : 0;
+    return [
+      r.transport,
+      r.name,
+      r.unit,
+      r.direct.toFixed(d),
+      r.single.toFixed(d),
+      r.cluster.toFixed(d),
+      `${r.ratio.toFixed(3)}x`,
+      `${r.singleVsDirect.toFixed(3)}x`,
+      `${r.clusterVsDirect.toFixed(3)}x`,
+      SETUPS.map((s) => r.runs[s].map((v) => v.toFixed(d)).join(' ')).join(' | '),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const render = (cells: string[]): string => cells.map((c, i) => (i >= 3 && i <= 8 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [render(header), render(widths.map((w) => '-'.repeat(w))), ...lines.map(render)].join('\n');
+}
