@@ -12,13 +12,29 @@ import { requireWrk } from './bench/wrk.ts';
 const say = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
 // `--only dns`: just the DNS scenario (dnsperf against ddns and NSD), issue 5's interface;
-// `--only cluster`: keep-alive and bulk through a three-server NATS cluster next to one server (issue 10)
+// `--only cluster`: keep-alive and bulk through a three-server NATS cluster next to one server (issue 10);
+// `--only tracing`: keep-alive req/s with tracing off and on (exporting to a local OTLP receiver), issue 8
 const onlyAt = process.argv.indexOf('--only');
 if (onlyAt !== -1) {
   const what = process.argv[onlyAt + 1];
-  if (what !== 'dns' && what !== 'cluster') {
-    process.stderr.write(`[bench] --only takes "dns" or "cluster", got "${what ?? ''}"\n`);
+  if (what !== 'dns' && what !== 'cluster' && what !== 'tracing') {
+    process.stderr.write(`[bench] --only takes "dns", "cluster" or "tracing", got "${what ?? ''}"\n`);
     process.exit(2);
+  }
+  if (what === 'tracing') {
+    const { benchTracing } = await import('./bench/tracing.ts');
+    const arg = (name: string, fallback: string): string => {
+      const i = process.argv.indexOf(name);
+      return i !== -1 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+    };
+    const transport = arg('--transport', 'core') === 'jetstream' ? 'jetstream' : 'core';
+    const quick = process.argv.includes('--quick');
+    const result = await benchTracing({ transport, seconds: quick ? 3 : 8, runs: Number(arg('--runs', quick ? '1' : '3')), connections: 50, threads: 2, progress: say });
+    const rows = result.scenarios.map((s) => ({ name: `tracing_${s.name}`, unit: s.unit, transport, reference: s.off, sluice: s.on, ratio: s.ratio, offRuns: s.offRuns, onRuns: s.onRuns }));
+    for (const r of rows) say(`${r.name} (${transport}): tracing off ${r.reference.toFixed(0)} req/s, on ${r.sluice.toFixed(0)} req/s, ratio ${r.ratio.toFixed(3)}`);
+    say(`exported: ${result.exports.requests} OTLP requests, ${result.exports.bytes} bytes`);
+    if (process.argv.includes('--json')) process.stdout.write(JSON.stringify({ scenarios: rows }) + '\n');
+    process.exit(0);
   }
   if (what === 'dns') {
     const { runDnsBench } = await import('./bench/dns.ts');
