@@ -33,7 +33,8 @@ export async function ensurePullConsumer(
   spec: Pick<PullConsumerSpec, 'stream' | 'durable' | 'filterSubject' | 'inactiveThresholdMs'>,
   fresh: boolean,
 ): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+  // no account-info probe (it needs the meta leader, re-elected for seconds after a server dies)
+  const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 2_000 });
   if (fresh) await jsm.consumers.delete(spec.stream, spec.durable).catch(() => undefined);
   else {
     const exists = await jsm.consumers.info(spec.stream, spec.durable).then(() => true, () => false);
@@ -64,7 +65,7 @@ export async function runPullConsumer(
   onMessage: (m: JsMsg) => void,
   logger: Logger,
 ): Promise<RunningConsumer> {
-  const js = jetstream(nc);
+  const js = jetstream(nc, { checkAPI: false, timeout: 2_000 });
   let messages: ConsumerMessages | undefined;
   let stopped = false;
   let generation = 0;
@@ -73,7 +74,8 @@ export async function runPullConsumer(
   const ensureConsumer = async (fresh: boolean): Promise<void> => {
     if (manage) return ensurePullConsumer(nc, spec, fresh);
     // not ours to create: check it is there, else ask for it (the caller re-registers) and look again
-    const jsm = await jetstreamManager(nc);
+    // no account-info probe (it needs the meta leader, re-elected for seconds after a server dies)
+  const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 2_000 });
     const exists = await jsm.consumers.info(spec.stream, spec.durable).then(() => true, () => false);
     if (exists) return;
     await spec.onMissing?.();

@@ -3,7 +3,7 @@ import type { KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { dnsCodecs, dnsStream, dnsSubjects, parseDnsSubject, codecs, SluiceError } from '@sluice/contracts';
-import { onReconnect, openRoutesBucket } from '@sluice/nats';
+import { onReconnect, openRoutesBucket, replicasFor } from '@sluice/nats';
 import type { ZoneStore } from './zone-store.ts';
 import type { TxtChange } from './update.ts';
 
@@ -32,7 +32,8 @@ export async function ensureDnsStream(nc: NatsConnection): Promise<JetStreamMana
       max_msgs_per_subject: 1,
       max_bytes: 256 * 1024 * 1024,
       max_msg_size: 16 * 1024,
-      num_replicas: 1,
+      // on a cluster, kept on three servers: the DNS inputs survive losing one
+      num_replicas: replicasFor(nc),
     });
   } catch (err) {
     // another ddns may have created it between our info and add

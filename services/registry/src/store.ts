@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { openBucket } from '@sluice/nats';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Type } from '@sinclair/typebox';
@@ -8,9 +9,12 @@ import { recordCodecs, type HostClaim } from './records.ts';
 
 export const REGISTRY_BUCKET = 'sluice_registry';
 
-/** Opens (creating if needed) the registry's bucket: file storage, so a restart loses nothing. */
+/**
+ * Opens (creating if needed) the registry's bucket: file storage, so a restart loses nothing, and
+ * as many replicas as the cluster allows (3 on a cluster), so losing a server loses no record.
+ */
 export async function openRegistryBucket(nc: NatsConnection): Promise<KV> {
-  return new Kvm(nc).create(REGISTRY_BUCKET, { history: 5, storage: StorageType.File, replicas: 1 });
+  return openBucket(nc, REGISTRY_BUCKET, { history: 5, storage: StorageType.File });
 }
 
 export const keys = {
