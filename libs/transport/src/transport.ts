@@ -5,6 +5,7 @@ import { PublishQueue, onDisconnect, onReconnect, runPullConsumer, type RunningC
 import { TunnelSession, type SessionOptions } from './session.ts';
 import { TransportClosedError } from './errors.ts';
 import { InflightPool } from './inflight-pool.ts';
+import { rstFrame } from './frames.ts';
 
 export type TransportRole = { role: 'edge'; edgeId: string } | { role: 'agent'; agentId: string };
 
@@ -100,12 +101,16 @@ export function createByteTransport(
     }
   };
 
-  const register = (s: TunnelSession): TunnelSession => {
+  /** core: each open session's outbound subject, to reset its peer after a reconnect (below). */
+  const outOf = new Map<string, string>();
+  const register = (s: TunnelSession, out: string): TunnelSession => {
     sessions.set(s.connId, s);
+    if (!reliable) outOf.set(s.connId, out);
     // whoever splices the session also listens; this one keeps an unobserved abort from crashing
     s.on('error', (err) => logger.debug({ connId: s.connId, err: err.message }, 'session aborted'));
     s.once('close', () => {
       sessions.delete(s.connId);
+      outOf.delete(s.connId);
       if (reliable && !stopped) lingering.set(s.connId, { session: s, until: Date.now() + opts.lingerMs });
     });
     return s;
@@ -155,9 +160,18 @@ export function createByteTransport(
             deliver(msg.subject, msg.data);
           },
         });
-        // core bytes sent while disconnected are gone: end those connections cleanly and promptly
+        // core bytes sent while disconnected are gone: end those connections cleanly and promptly.
+        // Their resets are gone too (the client drops what is published while it is away), so the
+        // peers, whose own server may be fine, are reset again once this side is back.
+        let resetAfterReconnect: string[] = [];
         onDisconnect(nc, () => {
+          resetAfterReconnect = [...outOf.values()];
           for (const s of sessions.values()) s.destroy(new TransportClosedError('NATS connection lost'));
+        });
+        onReconnect(nc, () => {
+          const frame = rstFrame('the peer lost its NATS connection');
+          for (const subject of resetAfterReconnect) nc.publish(subject, frame);
+          resetAfterReconnect = [];
         });
       } else {
         const durable = who.role === 'edge' ? consumers.edgeData(who.edgeId) : consumers.agentData(who.agentId);
@@ -183,12 +197,12 @@ export function createByteTransport(
     openAtEdge(agentId, connId) {
       if (who.role !== 'edge') throw new TransportClosedError('openAtEdge called on an agent transport');
       const out = subjects.data(kind, agentId, who.edgeId, connId, 'up');
-      return register(new TunnelSession(connId, agentId, (f) => queue.publish(out, f), sessionOpts));
+      return register(new TunnelSession(connId, agentId, (f) => queue.publish(out, f), sessionOpts), out);
     },
     acceptAtAgent(edgeId, connId) {
       if (who.role !== 'agent') throw new TransportClosedError('acceptAtAgent called on an edge transport');
       const out = subjects.data(kind, who.agentId, edgeId, connId, 'down');
-      const s = register(new TunnelSession(connId, edgeId, (f) => queue.publish(out, f), sessionOpts));
+      const s = register(new TunnelSession(connId, edgeId, (f) => queue.publish(out, f), sessionOpts), out);
       const e = early.get(connId);
       if (e) {
         early.delete(connId);
