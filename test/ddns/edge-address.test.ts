@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { dnsCodecs, dnsSubjects } from '@sluice/contracts';
+import { startNats } from '@sluice/testing';
 import { createEdge, type Edge } from '@sluice/edge';
 import { TUNNEL_ZONE, silentLogger, startDdnsFixture, type DdnsFixture } from './support/ddns-fixture.ts';
 import { dig } from './support/dns-client.ts';
@@ -53,5 +54,25 @@ describe('edges announce their public addresses to ddns', () => {
     await eventually(async () => expect(await answer()).toEqual([]), 8_000);
     const again = await f.startDdns();
     expect(await lookup(again.address().port, `app.${TUNNEL_ZONE}`, 'A')).toEqual([]);
+  });
+
+  it('an edge that starts before ddns (no DNS stream yet) is answered soon after ddns starts, not a period later', async () => {
+    const nats = await startNats();
+    const nc = await connect({ servers: nats.url });
+    const edge = createEdge({ httpPort: 0, tlsPort: 0, graceMs: 0, publicAddresses: { ipv4: ['192.0.2.77'], ipv6: [] }, addressReportMs: 60_000 }, { nc, logger: silentLogger });
+    try {
+      await edge.start();
+      await new Promise((r) => setTimeout(r, 500));
+      const late = await startDdnsFixture({ edgeAddresses: { ipv4: [], ipv6: [] } }, nats);
+      try {
+        await eventually(async () => expect(await lookup(late.port, `app.${TUNNEL_ZONE}`, 'A')).toEqual(['192.0.2.77']), 8_000);
+      } finally {
+        await late.stop();
+      }
+    } finally {
+      await edge.stop();
+      await nc.close();
+      await nats.stop();
+    }
   });
 });
