@@ -2,7 +2,6 @@
 // cluster (edge on server 0, router and registry on 1, agent on 2: every byte crosses a route),
 // next to the same gateway on one nats-server and to the upstream directly, in the same run, per
 // transport. Issue 10 asks that the cluster hop cost under 30% (cluster/single >= 0.7).
-import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   spawnService,
@@ -15,6 +14,7 @@ import {
   type Stack,
 } from '@sluice/testing';
 import { downloadThroughput } from './bulk.ts';
+import { statusOf } from './gateway.ts';
 import { BenchError, throwIfAborted } from './errors.ts';
 import type { BenchOptions, Transport } from './options.ts';
 import { median, round } from './stats.ts';
@@ -57,17 +57,6 @@ export interface ClusterBenchContext {
 
 const hostFor = (transport: Transport): string => `${transport}.bench.sluice.localhost`;
 
-function statusOf(port: number, host: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false, timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
 
 async function untilServing(target: Target, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;

@@ -23,7 +23,8 @@ export interface BenchGateway {
   stop(): Promise<void>;
 }
 
-function statusOf(port: number, host: string): Promise<number> {
+/** One GET through the edge: its status, 0 when it fails or times out (2 s). */
+export function statusOf(port: number, host: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false, timeout: 2_000 }, (res) => {
       res.resume();

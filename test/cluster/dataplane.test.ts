@@ -1,10 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { connect as h2connect } from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { demoCertPaths } from '@sluice/demo';
 import { patternDigest, patternStream, startNatsCluster, type NatsClusterHandle } from '@sluice/testing';
-import { get } from '../support/http.ts';
+import { get, h2Get } from '../support/http.ts';
 import { startClusterGateway, DEMO_HOST, type ClusterGateway } from './support/gateway.ts';
 import { download, upload } from './support/transfer.ts';
 
@@ -47,22 +46,9 @@ for (const transport of ['core', 'jetstream'] as const) {
     });
 
     it('passes TLS through by SNI: HTTP/2 with the upstream certificate', async () => {
-      const client = h2connect(`https://127.0.0.1:${gw.stack.tlsPort}`, { ca: readFileSync(demoCertPaths.ca), servername: DEMO_HOST });
-      try {
-        const body = await new Promise<string>((resolve, reject) => {
-          client.on('error', reject);
-          const req = client.request({ ':path': '/' });
-          let data = '';
-          req.setEncoding('utf8');
-          req.on('data', (c: string) => (data += c));
-          req.on('end', () => resolve(data));
-          req.on('error', reject);
-        });
-        expect(client.alpnProtocol).toBe('h2');
-        expect(body).toContain('HTTP/2');
-      } finally {
-        client.close();
-      }
+      const { alpn, body } = await h2Get(gw.stack.tlsPort, DEMO_HOST, readFileSync(demoCertPaths.ca));
+      expect(alpn).toBe('h2');
+      expect(body).toContain('HTTP/2');
     });
 
     it('moves 100 MiB down and 100 MiB up intact (SHA-256)', async () => {

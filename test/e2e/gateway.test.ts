@@ -1,12 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { connect as h2connect } from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { demoCertPaths } from '@sluice/demo';
 import { patternStream, patternDigest } from '@sluice/testing';
 import { startGateway, type Gateway } from '../support/gateway.ts';
-import { get, raw } from '../support/http.ts';
+import { get, h2Get, raw } from '../support/http.ts';
 
 for (const transport of ['core', 'jetstream'] as const) {
   describe(`gateway over ${transport}`, () => {
@@ -37,19 +36,8 @@ for (const transport of ['core', 'jetstream'] as const) {
     });
 
     it('passes TLS through by SNI: HTTP/2 by ALPN with the upstream certificate', async () => {
-      const ca = readFileSync(demoCertPaths.ca);
-      const client = h2connect(`https://127.0.0.1:${gw.stack.tlsPort}`, { ca, servername: 'demo.sluice.localhost' });
-      const body = await new Promise<string>((resolve, reject) => {
-        client.on('error', reject);
-        const req = client.request({ ':path': '/' });
-        let data = '';
-        req.setEncoding('utf8');
-        req.on('data', (c: string) => (data += c));
-        req.on('end', () => resolve(data));
-        req.on('error', reject);
-      });
-      expect(client.alpnProtocol).toBe('h2');
-      client.close();
+      const { alpn, body } = await h2Get(gw.stack.tlsPort, 'demo.sluice.localhost', readFileSync(demoCertPaths.ca));
+      expect(alpn).toBe('h2');
       expect(body).toContain('HTTP/2');
     });
 

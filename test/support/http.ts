@@ -42,3 +42,23 @@ export function raw(port: number, data: Buffer | string, timeoutMs = 5_000): Pro
     if (data.length > 0) s.write(data);
   });
 }
+
+/** GET / over HTTP/2 through the edge's TLS port (passthrough by SNI): the negotiated ALPN and the body. */
+export async function h2Get(tlsPort: number, servername: string, ca: Buffer): Promise<{ alpn: string | false | undefined; body: string }> {
+  const { connect: h2connect } = await import('node:http2');
+  const client = h2connect(`https://127.0.0.1:${tlsPort}`, { ca, servername });
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      client.on('error', reject);
+      const req = client.request({ ':path': '/' });
+      let data = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (data += c));
+      req.on('end', () => resolve(data));
+      req.on('error', reject);
+    });
+    return { alpn: client.alpnProtocol, body };
+  } finally {
+    client.close();
+  }
+}
