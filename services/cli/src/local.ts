@@ -9,6 +9,8 @@ export interface LocalGateway {
   zone: string;
   /** The registry's REST API, e.g. http://127.0.0.1:8081. */
   apiUrl?: string;
+  /** `npm run up -- --auth`: NATS in operator mode, agents need their own credentials. */
+  auth?: boolean;
 }
 
 export function findLocalGateway(from = process.cwd()): LocalGateway | undefined {

@@ -51,6 +51,15 @@ async function main(argv: string[]): Promise<number> {
   const natsUrl = values.nats ?? process.env.SLUICE_NATS_URL ?? local?.natsUrl ?? 'nats://127.0.0.1:4222';
   let config: AgentConfig;
   if (cmd === 'http' || cmd === 'tls') {
+    if (local?.auth && !values.nats) {
+      // operator mode: no anonymous connection is accepted, quick tunnels included
+      process.stderr.write(
+        'sluice: this gateway runs with per-agent NATS credentials (npm run up -- --auth): create an agent with\n' +
+          '  npx sluice agents create NAME   (after `npx sluice login --token <admin token>`)\n' +
+          'and run `npx sluice agent --config agent.yaml` with the agentId, token and credentials it prints\n',
+      );
+      return 2;
+    }
     const port = Number(arg);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       process.stderr.write(`sluice ${cmd}: expected a port number 1-65535, got "${arg ?? ''}"\n`);
