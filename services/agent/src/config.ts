@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { InvalidConfigError, ID_PATTERN, agentInboxPrefix, normalizeHostname, isValidRouteHostname, readConfigMapping, assertConfig } from '@sluice/contracts';
@@ -73,9 +74,14 @@ export function parseAgentConfig(input: string | object, source = 'agent config'
 }
 
 /** How an agent with its own credentials connects (nothing when it has none: open or shared auth). */
-export function agentConnectOptions(cfg: AgentConfig): { credsFile?: string; inboxPrefix?: string } {
+export function agentConnectOptions(cfg: Pick<AgentConfig, 'credentials' | 'agentId'>): { credsFile?: string; inboxPrefix?: string } {
   if (cfg.credentials === undefined || cfg.agentId === undefined) return {};
   return { credsFile: cfg.credentials, inboxPrefix: agentInboxPrefix(cfg.agentId) };
+}
+
+/** A relative `credentials` path is the config file's neighbour, wherever the agent was started. */
+export function withCredentialsBesideConfig(cfg: AgentConfig, configPath: string | undefined): AgentConfig {
+  return cfg.credentials !== undefined && configPath ? { ...cfg, credentials: resolve(dirname(configPath), cfg.credentials) } : cfg;
 }
 
 export function compileRules(cfg: AgentConfig): IngressRule[] {

@@ -1,2 +1,2 @@
 export { createAgent, RegistrationRefusedError, type Agent, type AgentDeps } from './agent.ts';
-export { parseAgentConfig, agentConnectOptions, compileRules, matchRule, AgentConfigSchema, type AgentConfig, type IngressRule } from './config.ts';
+export { parseAgentConfig, agentConnectOptions, withCredentialsBesideConfig, compileRules, matchRule, AgentConfigSchema, type AgentConfig, type IngressRule } from './config.ts';

@@ -1,15 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { runMain } from '@sluice/runtime';
 import { createAgent, type Agent } from './agent.ts';
-import { agentConnectOptions, parseAgentConfig } from './config.ts';
+import { agentConnectOptions, parseAgentConfig, withCredentialsBesideConfig } from './config.ts';
 
 const path = process.env.AGENT_CONFIG;
 const text = process.env.AGENT_CONFIG_JSON ?? (path ? readFileSync(path, 'utf8') : undefined);
 if (!text) throw new Error('set AGENT_CONFIG (a YAML file) or AGENT_CONFIG_JSON');
-const parsed = parseAgentConfig(text, path ?? 'AGENT_CONFIG_JSON');
-// a relative credentials path is the config file's neighbour, wherever the agent was started
-const config = parsed.credentials !== undefined && path ? { ...parsed, credentials: resolve(dirname(path), parsed.credentials) } : parsed;
+const config = withCredentialsBesideConfig(parseAgentConfig(text, path ?? 'AGENT_CONFIG_JSON'), path);
 
 await runMain(
   'agent',

@@ -3,8 +3,7 @@ import { parseArgs } from 'node:util';
 import { connectNats } from '@sluice/nats';
 import { createLogger } from '@sluice/telemetry';
 import { SluiceError } from '@sluice/contracts';
-import { agentConnectOptions, createAgent, parseAgentConfig, type AgentConfig } from '@sluice/agent';
-import { dirname, resolve } from 'node:path';
+import { agentConnectOptions, createAgent, parseAgentConfig, withCredentialsBesideConfig, type AgentConfig } from '@sluice/agent';
 import { findLocalGateway } from './local.ts';
 import { adminUsage, runAdminCommand } from './admin-commands.ts';
 
@@ -80,9 +79,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('sluice agent: --config FILE is required\n');
       return 2;
     }
-    const parsed = parseAgentConfig(readFileSync(values.config, 'utf8'), values.config);
-    // a relative credentials path is the config file's neighbour
-    config = parsed.credentials !== undefined ? { ...parsed, credentials: resolve(dirname(values.config), parsed.credentials) } : parsed;
+    config = withCredentialsBesideConfig(parseAgentConfig(readFileSync(values.config, 'utf8'), values.config), values.config);
   } else {
     process.stderr.write(`sluice: unknown command "${cmd}"\n${usage}\n`);
     return 2;

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { runMain } from '@sluice/runtime';
-import { InvalidConfigError, agentInboxPrefix } from '@sluice/contracts';
+import { InvalidConfigError } from '@sluice/contracts';
+import { agentConnectOptions } from '@sluice/agent';
 import { parseKubeAgentConfig } from './config.ts';
 import { createKubeAgent, type KubeAgent } from './kube-agent.ts';
 import { loadKubeConnection } from './kube-connection.ts';
@@ -40,5 +41,5 @@ await runMain(
   },
   (s) => ({ agentId: (s as KubeAgent).agentId, tunnelAddress: (s as KubeAgent).tunnelAddress }),
   // its own credentials (and the inbox prefix they allow) win over NATS_CREDS
-  config.credentials !== undefined && config.agentId !== undefined ? { nats: { credsFile: config.credentials, inboxPrefix: agentInboxPrefix(config.agentId) } } : {},
+  { nats: agentConnectOptions(config) },
 );

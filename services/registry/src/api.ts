@@ -210,9 +210,10 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
     v1.post('/domains', { schema: { summary: 'Add a custom domain; returns the DNS record that proves control', body: Type.Object({ domain: Type.String({ minLength: 1, maxLength: 253 }) }, strict), response: { 201: Domain, ...errors } } }, async (req, reply) =>
       reply.code(201).send(await core.domainView(await core.addDomain(me(req).name, req.body.domain))),
     );
-    v1.get('/domains', { schema: { summary: 'Your domains, their state and what is missing', response: { 200: Type.Array(Domain), ...errors } } }, async (req) =>
-      Promise.all((await core.listDomains(me(req).name)).map((d) => core.domainView(d))),
-    );
+    v1.get('/domains', { schema: { summary: 'Your domains, their state and what is missing', response: { 200: Type.Array(Domain), ...errors } } }, async (req) => {
+      const agents = await core.listAgents(me(req).name);
+      return Promise.all((await core.listDomains(me(req).name)).map((d) => core.domainView(d, agents)));
+    });
     v1.get('/domains/:domain', { schema: { summary: 'One domain', params: DomainParams, response: { 200: Domain, ...errors } } }, async (req) =>
       core.domainView((await core.getDomain(me(req).name, req.params.domain)).value),
     );

@@ -259,7 +259,7 @@ export class RegistryCore {
   async decide(agent: AgentRecord, requested: string[]): Promise<{ accepted: string[]; refused: Array<{ hostname: string; reason: string }> }> {
     const accepted: string[] = [];
     const refused: Array<{ hostname: string; reason: string }> = [];
-    const domains = (await this.listDomains(agent.user));
+    const domains = await this.listDomains(agent.user);
     const verified = [];
     for (const d of domains) if (d.state === 'verified' && (await holdsHost(this.store, d.domain, agent.user))) verified.push(d.domain);
     for (const raw of requested) {
@@ -352,7 +352,8 @@ export class RegistryCore {
   }
 
   async listDomains(user: string): Promise<DomainRecord[]> {
-    return (await this.store.list('domain', recordCodecs.domain)).filter((d) => d.user === user);
+    // keys are `domain.<user>.<domain>`: one user's domains are one key prefix
+    return this.store.list(`domain.${user}`, recordCodecs.domain);
   }
 
   async getDomain(user: string, raw: string): Promise<{ value: DomainRecord; revision: number }> {
@@ -363,8 +364,9 @@ export class RegistryCore {
     return d;
   }
 
-  async domainView(d: DomainRecord): Promise<DomainView> {
-    const agents = await this.listAgents(d.user);
+  /** `agents`: the user's agents (their addresses are the CNAME alternatives), when the caller has them. */
+  async domainView(d: DomainRecord, agents?: AgentRecord[]): Promise<DomainView> {
+    agents ??= await this.listAgents(d.user);
     return {
       domain: d.domain,
       state: d.state,

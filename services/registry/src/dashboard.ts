@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { Type } from '@sinclair/typebox';
 import { RegistryError, type RegistryCore } from './core.ts';
 import { LiveFeed } from './live-feed.ts';
@@ -51,8 +50,6 @@ export const LiveConnectionSchema = Type.Object({
 });
 
 /** RegistryCore keeps its NATS connection private; the live view subscribes on the same one. */
-const natsOf = (core: RegistryCore): NatsConnection => core.nc;
-
 /** A cross-site request (a form or script on another origin) may not sign anyone in. */
 function crossSite(req: FastifyRequest): boolean {
   if (req.headers['sec-fetch-site'] === 'cross-site') return true;
@@ -150,7 +147,7 @@ export async function dashboard(instance: FastifyInstance, opts: DashboardOption
     return reply.code(204).send(null);
   });
 
-  const feed = new LiveFeed(() => natsOf(core), core, app.log);
+  const feed = new LiveFeed(() => core.nc, core, app.log);
   const streams = new Set<() => void>();
   app.addHook('preClose', async () => {
     // open streams would hold the server open

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import {
   codecs,
-  hostnameToKey,
   isValidRouteHostname,
   newId,
   normalizeHostname,
@@ -159,14 +158,8 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
         refused.push({ hostname: h, reason: new HostnameNotOwnedError(h, `not owned by agent ${agentId}`).message });
       } else if (!accepted.includes(h)) accepted.push(h);
     }
-    const keep = new Set<string>();
-    for (const h of accepted) {
-      const key = `${agentId}.${hostnameToKey(h)}`;
-      keep.add(key);
-      await kv!.put(key, codecs.routeRecord.encode({ v: 1, hostname: h, agentId, createdAt: Date.now() }));
-    }
     // a registration is the agent's whole claim: names it no longer asks for are released
-    for await (const k of await kv!.keys(`${agentId}.>`)) if (!keep.has(k)) await kv!.delete(k);
+    await core!.setRoutes(agentId, accepted);
     core!.emit({ kind: 'agent-registered', user, agentId, hostnames: accepted });
     logger.info({ agentId, accepted, refused: refused.length }, 'agent registered');
     const reply: RegisterReply = { v: 1, ok: true, agentId, accepted, refused, urls: accepted.filter((h) => !h.startsWith('*.')).map(urlFor) };
@@ -178,8 +171,7 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
       // an API agent's routes stay while it exists (restarts); deleting the agent releases them
       return;
     }
-    const keys = await kv!.keys(`${agentId}.>`);
-    for await (const k of keys) await kv!.delete(k);
+    await core!.setRoutes(agentId, []);
     core!.emit({ kind: 'agent-unregistered', agentId });
     logger.info({ agentId }, 'agent unregistered');
   };
