@@ -115,7 +115,8 @@ describe('one trace per tunneled connection, across processes', () => {
     expect(flags).toBe('01');
 
     const services = ['sluice-edge', 'sluice-router', 'sluice-agent', 'test-upstream'];
-    const all = await receiver.waitFor((spans) => services.every((svc) => spans.some((s) => s.traceId === traceId && s.service === svc)) && spans.some((s) => s.traceId === traceId && s.name === 'agent.dial'));
+    // each span is exported when it ends: the edge's connection span ends after its publish span, so wait for it by name
+    const all = await receiver.waitFor((spans) => services.every((svc) => spans.some((s) => s.traceId === traceId && s.service === svc)) && ['agent.dial', 'edge.http', 'router.assign', 'upstream.request'].every((name) => spans.some((s) => s.traceId === traceId && s.name === name)));
     const trace = all.filter((s) => s.traceId === traceId);
 
     const edge = one(trace, 'sluice-edge', 'edge.http');
@@ -157,7 +158,7 @@ describe('one trace per tunneled connection, across processes', () => {
 
     const all = await receiver.waitFor((spans) => {
       const tls = spans.find((s) => s.name === 'edge.tls');
-      return tls !== undefined && spans.some((s) => s.traceId === tls.traceId && s.name === 'agent.dial');
+      return tls !== undefined && ['agent.dial', 'router.assign'].every((name) => spans.some((s) => s.traceId === tls.traceId && s.name === name)) && spans.some((s) => s.traceId === tls.traceId && s.name.startsWith('sluice.conn.opened.'));
     });
     const edge = all.find((s) => s.name === 'edge.tls')!;
     const trace = all.filter((s) => s.traceId === edge.traceId);
