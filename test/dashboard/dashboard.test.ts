@@ -3,7 +3,7 @@
 // by playwright-core. Screenshots of every page go to test-results/dashboard/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,10 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { codecs, subjects } from '@sluice/contracts';
 import { freePort, repoRoot, spawnService, startNats, startTestDns, type NatsServerHandle, type ServiceProcess, type TestDns } from '@sluice/testing';
 import { createRegistry, parseRegistryConfig, type Registry } from '@sluice/registry';
+import { createKubeAgent, parseKubeAgentConfig } from '@sluice/k8s-agent';
 import { get } from '../support/http.ts';
+import { FakeKubeApi, ingress } from '../k8s/support/fake-kube-api.ts';
+import { kubeConfigFor } from '../k8s/support/kube.ts';
 
 const ZONE = 'sluice.localhost';
 const SHOTS = join(repoRoot, 'test-results/dashboard');
@@ -49,6 +52,8 @@ let router: ServiceProcess;
 let edge: ServiceProcess;
 let upstream: Server;
 let upstreamPort: number;
+/** Requests to `/hold` wait here, open, until the test ends them. */
+const held: ServerResponse[] = [];
 let edgePort: number;
 let base: string;
 let aliceToken: string;
@@ -156,7 +161,14 @@ beforeAll(async () => {
   const built = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/build-dashboard.ts'), '--if-stale'], { cwd: repoRoot, encoding: 'utf8' });
   expect(built.status, built.stderr).toBe(0);
 
-  upstream = createServer((req, res) => res.end(`hello from upstream: ${req.headers.host ?? ''} ${req.url ?? ''}`));
+  upstream = createServer((req, res) => {
+    if (req.url === '/big') return void res.end(Buffer.alloc(1536 * 1024, 'x'));
+    if (req.url === '/hold') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).write('held open\n');
+      return void held.push(res);
+    }
+    res.end(`hello from upstream: ${req.headers.host ?? ''} ${req.url ?? ''}`);
+  });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   upstreamPort = (upstream.address() as { port: number }).port;
   [nats, dns, edgePort] = await Promise.all([startNats(), startTestDns(), freePort()]);
@@ -277,6 +289,107 @@ describe('web dashboard in Chromium', () => {
     await screenshot(page, 'live');
   });
 
+  it("shows an agent's page: version, public address, open connections, last-minute bytes, and each hostname's source", async () => {
+    const host = `web.alice.eu.${ZONE}`;
+    const big = await get(edgePort, host, '/big');
+    expect(big.body.length).toBe(1536 * 1024);
+    // a response that stays open: one active connection while the page looks
+    const open = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: edgePort, path: '/hold', headers: { host }, agent: false }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    try {
+      await page.goto(`${base}/agents`);
+      const card = page.getByRole('article', { name: 'web' });
+      await card.getByText('Online', { exact: true }).waitFor();
+      // from the card to the agent's page by the keyboard
+      await card.getByRole('link', { name: /Hostnames and where they come from/ }).focus();
+      await page.keyboard.press('Enter');
+      await page.waitForURL(`${base}/agents/web?region=eu`);
+      await page.getByRole('heading', { level: 1, name: 'Agent web' }).waitFor();
+      expect(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.tagName)).toBe('H1');
+      const status = page.getByRole('region', { name: 'Status' });
+      const fact = (term: string) => status.locator(`dt:text-is("${term}") + dd`);
+      // the page polls every 5 s and the agent heartbeats every 300 ms
+      await fact('Active connections').filter({ hasText: /^1$/ }).waitFor({ timeout: 15_000 });
+      expect(await fact('Version').textContent()).toMatch(/^sluice-agent\/\d+\.\d+\.\d+/);
+      // what the NATS server saw the agent connect from: this machine
+      expect(await fact('Public address').textContent()).toMatch(/^127\.0\.0\.1 \(as the gateway sees it, reported (just now|\d+ s ago|\d+ min ago)\)$/);
+      expect(await fact('Connected since').textContent()).toMatch(/^(just now|\d+ s ago|\d+ min ago)$/);
+      const minute = (await fact('Last minute').textContent())!;
+      expect(minute).toMatch(/^\d+(\.\d)? (B|KiB) in, (1\.[5-9]|[2-9](\.\d)?) MiB out$/);
+      expect(await status.getByText('Online', { exact: true }).count()).toBe(1);
+
+      const rows = page.locator('table.data tbody tr');
+      const row = (h: string) => rows.filter({ has: page.locator('td[data-label="Hostname"]', { hasText: new RegExp(`^${h.replace(/\./g, '\\.')}$`) }) });
+      expect(await row(host).locator('td[data-label="Source"]').textContent()).toBe('config');
+      expect(await row(host).locator('td[data-label="State"]').textContent()).toBe('routed');
+      expect(await row('api.example.org').locator('td[data-label="Source"]').textContent()).toBe('config');
+      expect(await row('api.example.org').locator('td[data-label="State"]').textContent()).toBe('refused');
+      expect(await row('api.example.org').locator('td[data-label="Why refused"]').textContent()).toMatch(/not owned/);
+      await screenshot(page, 'agent');
+    } finally {
+      for (const r of held.splice(0)) r.end('done\n');
+      open.resume();
+    }
+    // the closed connection is no longer counted
+    await page.getByRole('region', { name: 'Status' }).locator('dt:text-is("Active connections") + dd').filter({ hasText: /^0$/ }).waitFor({ timeout: 15_000 });
+  });
+
+  it("shows a Kubernetes agent's claims by Ingress namespace/name, at desktop and phone width", async () => {
+    const created = await api('POST', '/v1/agents', { token: aliceToken }, { name: 'kube' });
+    expect(created.status).toBe(201);
+    const tunnel = `kube.alice.eu.${ZONE}`;
+    // the Kubernetes agent against a fake API server, with two Ingresses of one namespace sharing a host
+    const kubeApi = new FakeKubeApi();
+    await kubeApi.start();
+    kubeApi.create('ingressclasses', { metadata: { name: 'nginx', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } }, spec: { controller: 'k8s.io/ingress-nginx' } });
+    kubeApi.create('ingresses', ingress('shop', 'storefront', [`shop.${tunnel}`, 'shop.example.net']));
+    kubeApi.create('ingresses', ingress('shop', 'storefront-api', [`shop.${tunnel}`, `api.${tunnel}`]));
+    const kube = createKubeAgent(
+      parseKubeAgentConfig({
+        token: created.json.credentials.token, transport: 'core', settleMs: 20, heartbeatMs: 300, graceMs: 500,
+        // the upstream plays the ingress controller
+        controller: { host: '127.0.0.1', httpPort: upstreamPort, tlsPort: upstreamPort },
+        backoff: { initialMs: 100, maxMs: 1_000 }, clusterIssuers: { enabled: false },
+      }),
+      { nc, logger, kube: kubeConfigFor(kubeApi) },
+    );
+    try {
+      await kube.start();
+      expect((await get(edgePort, `api.${tunnel}`, '/k')).body.toString()).toContain(`hello from upstream: api.${tunnel} /k`);
+      await page.goto(`${base}/agents/kube?region=eu`);
+      await page.getByRole('heading', { level: 1, name: 'Agent kube' }).waitFor();
+      const status = page.getByRole('region', { name: 'Status' });
+      await status.getByText('Online', { exact: true }).waitFor({ timeout: 15_000 });
+      expect(await status.locator('dt:text-is("Version") + dd').textContent()).toMatch(/^sluice-k8s-agent\/\d+\.\d+\.\d+/);
+      const rows = page.locator('table.data tbody tr');
+      await rows.first().waitFor();
+      const sourceOf = async (h: string) =>
+        rows.filter({ has: page.locator('td[data-label="Hostname"]', { hasText: new RegExp(`^${h.replace(/\./g, '\\.')}$`) }) }).locator('td[data-label="Source"] .source').allTextContents();
+      expect(await sourceOf(`shop.${tunnel}`)).toEqual(['Ingress shop/storefront', 'Ingress shop/storefront-api']);
+      expect(await sourceOf(`api.${tunnel}`)).toEqual(['Ingress shop/storefront-api']);
+      expect(await sourceOf('shop.example.net')).toEqual(['Ingress shop/storefront']); // refused: not alice's
+      expect(await sourceOf(tunnel)).toEqual(['cli']); // the generated tunnel address
+      await screenshot(page, 'agent-ingress');
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.reload();
+      await rows.first().waitFor();
+      const overflow = await page.evaluate(() => {
+        const root = (globalThis as unknown as InPage).document.documentElement;
+        return root.scrollWidth - root.clientWidth;
+      });
+      expect(overflow, '/agents/kube scrolls sideways at 390 px').toBeLessThanOrEqual(0);
+      await screenshot(page, 'agent-ingress-phone');
+    } finally {
+      await page.setViewportSize({ width: 1100, height: 800 });
+      await kube.stop();
+      await kubeApi.stop();
+      expect((await api('DELETE', '/v1/agents/kube', { token: aliceToken })).status).toBe(204);
+    }
+  });
+
   it('adds a domain, shows the exact DNS record, and turns verified once the record is in DNS', async () => {
     await page.getByRole('link', { name: 'Domains' }).click();
     await page.waitForURL(`${base}/domains`);
@@ -338,7 +451,7 @@ describe('web dashboard in Chromium', () => {
     // the page focuses its heading; from there the skip link and the navigation are reachable by Tab
     await page.keyboard.press('Shift+Tab');
     let guard = 0;
-    while ((await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.textContent)) !== 'Domains' && guard++ < 10) await page.keyboard.press('Tab');
+    while ((await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.textContent)) !== 'Domains' && guard++ < 20) await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await page.waitForURL(`${base}/domains`);
     expect(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.tagName)).toBe('H1');

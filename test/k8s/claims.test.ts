@@ -83,15 +83,16 @@ describe('which hosts the agent claims (planClaims)', () => {
     ]);
   });
 
-  it('stops at the rule budget, oldest first, and says so on every Ingress past it (a TLS host costs two)', () => {
+  it('stops at the hostname budget, oldest first, and says so on every Ingress past it', () => {
     const list = [
       view('a', 'i1', ['h1.example.test'], { created: '2024-01-01T00:00:01Z' }),
       view('a', 'i2', ['h2.example.test'], { created: '2024-01-01T00:00:02Z', tlsHosts: ['h2.example.test'] }),
       view('a', 'i3', ['h3.example.test'], { created: '2024-01-01T00:00:03Z' }),
       view('b', 'i4', ['h4.example.test'], { created: '2024-01-01T00:00:04Z' }),
     ];
-    const p = planClaims({ ingresses: list, classes: [], config: config({ maxRules: 3 }) });
+    const p = planClaims({ ingresses: list, classes: [], config: config({ maxHosts: 2 }) });
     expect(p.hosts).toEqual(['h1.example.test', 'h2.example.test']);
+    // h2 has TLS: an http and a tls rule for one hostname
     expect(p.rules.filter((r) => r.hostname !== undefined)).toHaveLength(3);
     expect(p.issues.map((i) => `${i.ingress.name}:${i.reason}`)).toEqual(['i3:HostLimit', 'i4:HostLimit']);
   });
@@ -117,7 +118,7 @@ describe('which hosts the agent claims (planClaims)', () => {
 
   it('config: defaults filled, problems named', () => {
     const c = parseKubeAgentConfig('token: abc\n');
-    expect(c).toMatchObject({ ingressClass: 'nginx', controller: { host: 'ingress-nginx-controller.ingress-nginx.svc.cluster.local', httpPort: 80, tlsPort: 443 }, maxRules: 256 });
+    expect(c).toMatchObject({ ingressClass: 'nginx', controller: { host: 'ingress-nginx-controller.ingress-nginx.svc.cluster.local', httpPort: 80, tlsPort: 443 }, maxHosts: 10_000 });
     expect(() => parseKubeAgentConfig('ingressClass: nginx\n', 'agent.yaml')).toThrow(/agent\.yaml: \/token/);
     expect(() => parseKubeAgentConfig({ token: 'x', namespaces: { exclude: ['Not_A_Namespace'] } })).toThrow(/\/namespaces\/exclude\/0/);
     expect(() => parseKubeAgentConfig({ token: 'x', publicAddress: { ipv4: '999.1.1.1' } })).toThrow(/not an IPv4 address/);

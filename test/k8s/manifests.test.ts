@@ -1,12 +1,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '@sluice/testing';
 import { parseKubeAgentConfig } from '@sluice/k8s-agent';
 import { parseDdnsConfig } from '@sluice/ddns';
+import { writeGatewayCredentials, GATEWAY_SERVICES } from '@sluice/cli';
 import { hasKubectl, kustomize, renderBuiltin } from './support/kustomize.ts';
 import type { KubeObject } from './support/fake-kube-api.ts';
 
@@ -146,12 +147,56 @@ describe('k8s/gateway specifics', () => {
     const conf = get('ConfigMap', 'nats-config').data['nats.conf'] as string;
     expect(conf).toMatch(/jetstream\s*{[^}]*store_dir: \/data\/jetstream/);
     for (let i = 0; i < 3; i++) expect(conf).toContain(`nats://nats-${i}.nats-headless:6222`);
-    const dir = mkdtempSync(join(tmpdir(), 'nats-conf-'));
-    writeFileSync(join(dir, 'nats.conf'), conf);
+    expect(conf).not.toMatch(/token/);
+  });
+
+  it('NATS in operator mode: the configuration, with the auth block `sluice gateway credentials` writes, is one nats-server accepts', async () => {
+    const sts = get('StatefulSet', 'nats');
+    const c = sts.spec.template.spec.containers[0];
+    const conf = get('ConfigMap', 'nats-config').data['nats.conf'] as string;
+    // mounted as the pod has them: the ConfigMap and the Secret side by side
+    const configDir = c.volumeMounts.find((m: { name: string }) => m.name === 'config').mountPath as string;
+    const authDir = c.volumeMounts.find((m: { name: string }) => m.name === 'auth').mountPath as string;
+    const authSecret = sts.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'auth').secret.secretName;
+    expect(authSecret).toBe('sluice-nats-operator');
+    expect(c.args).toEqual(['--config', `${configDir}/nats.conf`]);
+    const root = mkdtempSync(join(tmpdir(), 'nats-conf-'));
+    const files = await writeGatewayCredentials(join(root, authDir), join(root, 'data/jwt'));
+    mkdirSync(join(root, configDir), { recursive: true });
+    writeFileSync(join(root, configDir, 'nats.conf'), conf.replace('/data/jetstream', join(root, 'data/jetstream')));
+    expect(readFileSync(files.natsAuthConf, 'utf8')).toMatch(/^operator: /);
     const bin = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
-    const r = spawnSync(bin, ['-t', '-c', join(dir, 'nats.conf')], { encoding: 'utf8', env: { ...process.env, POD_NAME: 'nats-0', NATS_TOKEN: 'test-token' }, timeout: 10_000 });
+    const r = spawnSync(bin, ['-t', '-c', join(root, configDir, 'nats.conf')], { encoding: 'utf8', env: { ...process.env, POD_NAME: 'nats-0' }, timeout: 10_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr + r.stdout).toMatch(/is valid/);
+  });
+
+  it('every service connects with its own credentials, from the files `sluice gateway credentials` writes', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'gw-creds-'));
+    const files = await writeGatewayCredentials(root);
+    const written = new Set(readdirSync(root));
+    for (const name of GATEWAY_SERVICES) {
+      const d = get('Deployment', name).spec.template.spec;
+      const c = d.containers[0];
+      const env = (n: string) => c.env.find((e: { name: string }) => e.name === n)?.value as string | undefined;
+      expect(c.env.some((e: { name: string }) => e.name === 'NATS_TOKEN'), name).toBe(false);
+      const credsPath = env('NATS_CREDS')!;
+      expect(credsPath, name).toBe(`/etc/sluice-nats/${name}.creds`);
+      const vol = d.volumes.find((v: any) => v.secret?.secretName === 'sluice-service-creds');
+      expect(vol.secret.items, name).toEqual([{ key: `${name}.creds`, path: `${name}.creds` }]);
+      expect(written.has(`${name}.creds`), name).toBe(true);
+      expect(c.volumeMounts.find((m: { name: string }) => m.name === vol.name).mountPath, name).toBe('/etc/sluice-nats');
+      // root-owned 0440 files that the pod's group (and no one else) reads
+      expect(vol.secret.defaultMode, name).toBe(0o440);
+      expect(d.securityContext.fsGroup, name).toBe(d.securityContext.runAsGroup);
+    }
+    const reg = get('Deployment', 'registry').spec.template.spec;
+    const regEnv = (n: string) => reg.containers[0].env.find((e: { name: string }) => e.name === n)?.value as string;
+    const trustVol = reg.volumes.find((v: any) => v.secret?.secretName === 'sluice-registry-trust');
+    const trustMount = reg.containers[0].volumeMounts.find((m: { name: string }) => m.name === trustVol.name).mountPath;
+    expect(regEnv('REGISTRY_TRUST_FILE')).toBe(`${trustMount}/trust.json`);
+    expect(regEnv('NATS_SYSTEM_CREDS')).toBe(`${trustMount}/system.creds`);
+    expect([files.trustFile, files.systemCreds].map((f) => f.slice(root.length + 1))).toEqual(['trust.json', 'system.creds']);
   });
 
   it('edge: several replicas behind a LoadBalancer on 80 and 443; ddns: a LoadBalancer on 53 UDP and TCP', () => {

@@ -16,8 +16,10 @@ export async function writeTrustFile(path: string, trust: Trust): Promise<void> 
 /** Reads a trust file, refusing one that others may read (its seeds mint any user). */
 export async function readTrustFile(path: string): Promise<Trust> {
   const mode = (await stat(path)).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new InvalidTrustError(`${path}: mode ${mode.toString(8)} lets others read the trust seeds (expected 600: chmod 600 ${path})`);
+  // 0600 as written here; 0440/0640 as Kubernetes mounts a Secret for a non-root pod (root-owned,
+  // the pod's fsGroup may read): anything that lets other users read it or the group write it is refused
+  if ((mode & 0o027) !== 0) {
+    throw new InvalidTrustError(`${path}: mode ${mode.toString(8)} lets others read or change the trust seeds (expected 600: chmod 600 ${path})`);
   }
   return trustFromJson(await readFile(path, 'utf8'));
 }

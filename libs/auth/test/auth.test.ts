@@ -84,8 +84,13 @@ describe('trust', () => {
       await writeTrustFile(path, trust);
       expect((await stat(path)).mode & 0o777).toBe(0o600);
       expect(await readTrustFile(path)).toEqual(trust);
+      // as Kubernetes mounts a Secret for a non-root pod (fsGroup): accepted
+      await chmod(path, 0o440);
+      expect(await readTrustFile(path)).toEqual(trust);
       await chmod(path, 0o644);
-      await expect(readTrustFile(path)).rejects.toThrow(/lets others read the trust seeds/);
+      await expect(readTrustFile(path)).rejects.toThrow(/lets others read or change the trust seeds/);
+      await chmod(path, 0o660);
+      await expect(readTrustFile(path)).rejects.toThrow(/lets others read or change the trust seeds/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

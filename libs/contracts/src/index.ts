@@ -6,6 +6,8 @@ export { subjects, streams, buckets, parseDataSubject, type Direction, type Tran
 export {
   codecs,
   codec,
+  MAX_AGENT_HOSTNAMES,
+  MAX_REPLY_URLS,
   type Codec,
   type ConnOpened,
   type ConnAssigned,

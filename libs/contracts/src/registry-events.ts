@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { codec } from './schemas.ts';
+import { codec, MAX_AGENT_HOSTNAMES } from './schemas.ts';
 import { subjects } from './subjects.ts';
 
 /**
@@ -32,8 +32,8 @@ export const RegistryEvent = Type.Object({
   agentId: Type.Optional(Type.String({ maxLength: 64 })),
   domain: Type.Optional(Type.String({ maxLength: 253 })),
   /** Hostnames the change concerns (routes added or removed, accepted at registration). */
-  hostnames: Type.Optional(Type.Array(Type.String({ maxLength: 253 }), { maxItems: 4096 })),
-  removed: Type.Optional(Type.Array(Type.String({ maxLength: 253 }), { maxItems: 4096 })),
+  hostnames: Type.Optional(Type.Array(Type.String({ maxLength: 253 }), { maxItems: MAX_AGENT_HOSTNAMES + 1 })),
+  removed: Type.Optional(Type.Array(Type.String({ maxLength: 253 }), { maxItems: MAX_AGENT_HOSTNAMES + 1 })),
   detail: Type.Optional(Type.String({ maxLength: 1024 })),
 });
 export type RegistryEvent = Static<typeof RegistryEvent>;

@@ -7,6 +7,7 @@ const Id = Type.String({ pattern: ID_PATTERN });
 const Host = Type.String({ minLength: 1, maxLength: 253 });
 const Proto = Type.Union([Type.Literal('http'), Type.Literal('tls')]);
 const Transport = Type.Union([Type.Literal('core'), Type.Literal('jetstream')]);
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const ConnOpened = Type.Object({
   v: Type.Literal(1),
@@ -51,6 +52,20 @@ export const AgentHeartbeat = Type.Object({
   transport: Transport,
   draining: Type.Boolean(),
   region: Type.Optional(Type.String({ maxLength: 32 })),
+  // What the dashboard shows of a running agent. Optional: older agents send none of them.
+  /** The agent software and its version, e.g. `sluice-agent/0.1.0`. */
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x20-\\x7e]+$' })),
+  /**
+   * How long this instance's NATS connection has been up, in ms: a duration, so the registry
+   * dates it by its own clock (an agent's clock may be off).
+   */
+  connectedMs: Type.Optional(Count),
+  /** Connections to upstreams open now. */
+  activeConnections: Type.Optional(Count),
+  /** Bytes carried over the last 60 s (a rolling figure the agent keeps): toward the upstream... */
+  bytesInLastMinute: Type.Optional(Count),
+  /** ...and back toward the clients. */
+  bytesOutLastMinute: Type.Optional(Count),
 });
 export type AgentHeartbeat = Static<typeof AgentHeartbeat>;
 
@@ -76,6 +91,39 @@ export const EdgeOffline = Type.Object({
 });
 export type EdgeOffline = Static<typeof EdgeOffline>;
 
+/**
+ * How many hostnames one agent may claim (a registration is its whole claim set). 10,000 names of
+ * ~40 characters make a ~0.45 MB request, inside NATS's default 1 MiB max_payload.
+ */
+export const MAX_AGENT_HOSTNAMES = 10_000;
+/** A registration reply lists the URLs of at most this many names (all of them are in `accepted`). */
+export const MAX_REPLY_URLS = 100;
+
+/** Positions in a list of hostnames (the request's `hostnames`), so that no name is sent twice. */
+const HostIndexes = Type.Array(Type.Integer({ minimum: 0, maximum: MAX_AGENT_HOSTNAMES }), { maxItems: MAX_AGENT_HOSTNAMES + 1 });
+
+/**
+ * Where an agent's hostnames come from, for the dashboard: `config`, an agent config file's
+ * ingress rules; `cli`, the command line (the registry files the name it generates on request,
+ * what `sluice http`/`tls` ask for, under it too); `ingress`, Kubernetes Ingress objects by
+ * `<namespace>/<name>` (several Ingresses of one namespace may share a host). Grouped per source
+ * and by position, not a copy of every name: 10,000 names from 10,000 Ingresses add ~0.34 MB.
+ */
+export const ClaimSources = Type.Object(
+  {
+    config: Type.Optional(HostIndexes),
+    cli: Type.Optional(HostIndexes),
+    ingress: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$' }), HostIndexes, {
+        additionalProperties: false,
+        maxProperties: MAX_AGENT_HOSTNAMES,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ClaimSources = Static<typeof ClaimSources>;
+
 export const RegisterRequest = Type.Object({
   v: Type.Literal(1),
   /** Token naming a configured agent; absent for an anonymous quick tunnel. */
@@ -84,7 +132,7 @@ export const RegisterRequest = Type.Object({
   agentId: Type.Optional(Id),
   transport: Transport,
   /** Hostnames the agent wants to serve (exact or `*.` wildcards). */
-  hostnames: Type.Array(Host, { maxItems: 256 }),
+  hostnames: Type.Array(Host, { maxItems: MAX_AGENT_HOSTNAMES }),
   /** Ask for a generated hostname `<name>.<user>.<region>.<zone>`. */
   generate: Type.Boolean(),
   /**
@@ -92,6 +140,8 @@ export const RegisterRequest = Type.Object({
    * (`agentConsumers`) at each registration; `true` starts them afresh (a new process).
    */
   resetConsumers: Type.Optional(Type.Boolean()),
+  /** Where each of `hostnames` comes from (indices into it); names in no group have no known source. */
+  sources: Type.Optional(ClaimSources),
 });
 export type RegisterRequest = Static<typeof RegisterRequest>;
 
@@ -100,9 +150,10 @@ export const RegisterReply = Type.Object({
   ok: Type.Boolean(),
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
   agentId: Type.Optional(Id),
-  accepted: Type.Array(Host),
-  refused: Type.Array(Type.Object({ hostname: Type.String(), reason: Type.String() })),
-  urls: Type.Array(Type.String()),
+  accepted: Type.Array(Host, { maxItems: MAX_AGENT_HOSTNAMES + 1 }),
+  refused: Type.Array(Type.Object({ hostname: Type.String(), reason: Type.String() }), { maxItems: MAX_AGENT_HOSTNAMES + 1 }),
+  /** URLs of the first `MAX_REPLY_URLS` accepted names that are not wildcards. */
+  urls: Type.Array(Type.String(), { maxItems: MAX_REPLY_URLS }),
 });
 export type RegisterReply = Static<typeof RegisterReply>;
 

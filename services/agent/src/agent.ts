@@ -3,12 +3,15 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { trace, SpanKind, type Tracer } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { codecs, consumers, newId, streams, subjects, SluiceError, type ConnAssigned, type RegisterReply } from '@sluice/contracts';
-import { runPullConsumer, type RunningConsumer } from '@sluice/nats';
-import { createByteTransport, splice, type ByteTransport, type TransportOptions } from '@sluice/transport';
+import { codecs, consumers, newId, streams, subjects, SluiceError, type ConnAssigned, type RegisterReply, type RegisterRequest } from '@sluice/contracts';
+import { onReconnect, runPullConsumer, type RunningConsumer } from '@sluice/nats';
+import { createByteTransport, splice, type ByteTransport, type TransportOptions, type TunnelSession } from '@sluice/transport';
 import { contextFrom } from '@sluice/telemetry';
 import { compileRules, matchRule, type AgentConfig, type IngressRule } from './config.ts';
 import { startAddressReports, type AddressReports } from './address-report.ts';
+import { RollingBytes } from './rolling-bytes.ts';
+import { AGENT_VERSION } from './version.ts';
+import { groupClaimSources, SOURCES_BUDGET_BYTES, type ClaimSourceMap } from './claim-sources.ts';
 
 export interface AgentDeps {
   nc: NatsConnection;
@@ -18,6 +21,10 @@ export interface AgentDeps {
   tracer?: Tracer;
   metrics?: Registry;
   transportOptions?: TransportOptions;
+  /** What the heartbeat names as the agent software; default `sluice-agent/<version>`. */
+  version?: string;
+  /** Where the first registration's hostnames come from (`setIngress` replaces it); default all `config`. */
+  claimSources?: ClaimSourceMap;
 }
 
 export interface Agent {
@@ -28,10 +35,13 @@ export interface Agent {
    * Replaces the ingress rules (a Kubernetes agent calls this as Ingress objects change) and
    * re-registers, so the registry's routes for this agent become exactly the new hostnames.
    */
-  setIngress(ingress: AgentConfig['ingress']): Promise<RegisterReply>;
+  setIngress(ingress: AgentConfig['ingress'], sources?: ClaimSourceMap): Promise<RegisterReply>;
   readonly agentId: string | undefined;
   readonly activeConnections: number;
 }
+
+/** Log lines name the first hundred hostnames (an agent may have 10,000) and count them all. */
+const loggedHostnames = (accepted: string[]): { hostnames: string[]; hostnameCount: number } => ({ hostnames: accepted.slice(0, 100), hostnameCount: accepted.length });
 
 export class RegistrationRefusedError extends SluiceError {
   constructor(message: string) {
@@ -61,6 +71,14 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   let draining = false;
   let edgeWatch: Subscription | undefined;
   let addressReports: AddressReports | undefined;
+  let claimSources: ClaimSourceMap = deps.claimSources ?? new Map();
+  // what the heartbeat tells the dashboard: bytes of finished connections plus the open ones' so far
+  const open = new Set<TunnelSession>();
+  let closedIn = 0;
+  let closedOut = 0;
+  const traffic = new RollingBytes();
+  let connectedAt = performance.now();
+  onReconnect(nc, () => (connectedAt = performance.now()));
 
   const reg = deps.metrics;
   const metrics = reg
@@ -74,20 +92,54 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
 
   const sendHeartbeat = (): void => {
     if (!agentId || hbNc.isClosed()) return;
-    hbNc.publish(subjects.agentHeartbeat(agentId), codecs.agentHeartbeat.encode({ v: 1, agentId, instanceId, transport: config.transport, draining, ...(config.region ? { region: config.region } : {}) }));
+    let totalIn = closedIn;
+    let totalOut = closedOut;
+    for (const s of open) {
+      totalIn += s.bytesIn;
+      totalOut += s.bytesOut;
+    }
+    const minute = traffic.sample(totalIn, totalOut);
+    hbNc.publish(subjects.agentHeartbeat(agentId), codecs.agentHeartbeat.encode({
+      v: 1, agentId, instanceId, transport: config.transport, draining, ...(config.region ? { region: config.region } : {}),
+      version: deps.version ?? AGENT_VERSION,
+      connectedMs: Math.round(performance.now() - connectedAt),
+      activeConnections: open.size,
+      bytesInLastMinute: minute.in,
+      bytesOutLastMinute: minute.out,
+    }));
+  };
+
+  /** Where each name comes from, grouped by position; past the size budget some are left out (and logged). */
+  const sourcesOf = (hostnames: string[], budgetBytes: number): NonNullable<RegisterRequest['sources']> => {
+    const { sources, dropped } = groupClaimSources(hostnames, claimSources, budgetBytes);
+    if (dropped > 0) logger.warn({ dropped }, 'claim sources left out of the registration (over its size budget): the dashboard shows those names without a source');
+    return sources;
+  };
+
+  const logRefused = (reply: RegisterReply): void => {
+    for (const r of reply.refused.slice(0, 20)) logger.warn({ hostname: r.hostname, reason: r.reason }, 'hostname refused by registry');
+    if (reply.refused.length > 20) logger.warn({ more: reply.refused.length - 20 }, 'more hostnames refused by registry (`sluice agents status` lists them all)');
   };
 
   const registerOnce = async (resetConsumers = false): Promise<RegisterReply> => {
-    const req = codecs.registerRequest.encode({
+    const hostnames = [...new Set(rules.flatMap((r) => (r.hostname ? [r.hostname] : [])))];
+    const plain: RegisterRequest = {
       ...(ownCreds ? { resetConsumers } : {}),
       v: 1,
       ...(config.token !== undefined ? { token: config.token } : {}),
       ...(agentId !== undefined ? { agentId } : config.agentId !== undefined ? { agentId: config.agentId } : {}),
       transport: config.transport,
-      hostnames: [...new Set(rules.flatMap((r) => (r.hostname ? [r.hostname] : [])))],
+      hostnames,
       generate: config.generate,
-    });
-    const m = await nc.request(registerSubject, req, { timeout: 3000 });
+    };
+    let req = codecs.registerRequest.encode(plain);
+    if (hostnames.length > 0) {
+      // the sources fill at most what the server's max_payload leaves (and never more than their own budget)
+      const room = (nc.info?.max_payload ?? 1024 * 1024) - req.length - 4096;
+      req = codecs.registerRequest.encode({ ...plain, sources: sourcesOf(hostnames, Math.min(SOURCES_BUDGET_BYTES, room)) });
+    }
+    // the registry writes a route per name: 10,000 names take it a few seconds
+    const m = await nc.request(registerSubject, req, { timeout: 3_000 + rules.length });
     return codecs.registerReply.decode(m.data);
   };
 
@@ -125,7 +177,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         metrics?.dial.observe((performance.now() - dialStarted) / 1000);
         metrics?.connections.inc({ proto: ev.proto, outcome: 'dialed' });
         metrics?.active.inc({ proto: ev.proto });
+        open.add(session);
         splice(socket, session).then(() => {
+          open.delete(session);
+          closedIn += session.bytesIn;
+          closedOut += session.bytesOut;
           metrics?.active.dec({ proto: ev.proto });
           metrics?.bytes.inc({ direction: 'up' }, session.bytesIn);
           metrics?.bytes.inc({ direction: 'down' }, session.bytesOut);
@@ -170,7 +226,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       if (ownCreds && reply.agentId !== config.agentId) {
         throw new RegistrationRefusedError(`the registry granted agent id "${reply.agentId}" but the credentials are for "${config.agentId}"`);
       }
-      for (const r of reply.refused) logger.warn({ hostname: r.hostname, reason: r.reason }, 'hostname refused by registry');
+      logRefused(reply);
       agentId = reply.agentId;
       transport = createByteTransport(config.transport, { role: 'agent', agentId }, { nc, logger }, { ...deps.transportOptions, ...(ownCreds ? { createStreams: false, manageConsumer: false, onConsumerMissing: askForConsumers } : {}) });
       await transport.start();
@@ -207,15 +263,16 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       heartbeat = setInterval(sendHeartbeat, config.heartbeatMs);
       // ddns serves this agent's names with the address it reports (issue 5)
       addressReports = startAddressReports(nc, agentId, { ...(config.publicAddress ? { publicAddress: config.publicAddress } : {}), everyMs: config.addressReportMs ?? 60_000 }, logger);
-      logger.info({ agentId, transport: config.transport, hostnames: reply.accepted, urls: reply.urls }, 'agent ready');
+      logger.info({ agentId, transport: config.transport, ...loggedHostnames(reply.accepted), urls: reply.urls }, 'agent ready');
       return reply;
     },
-    async setIngress(ingress) {
+    async setIngress(ingress, sources) {
       rules = compileRules({ ...config, ingress });
+      claimSources = sources ?? new Map();
       const reply = await registerOnce();
       if (!reply.ok) throw new RegistrationRefusedError(reply.error?.message ?? 'registration refused');
-      for (const r of reply.refused) logger.warn({ hostname: r.hostname, reason: r.reason }, 'hostname refused by registry');
-      logger.info({ agentId, hostnames: reply.accepted }, 'ingress updated');
+      logRefused(reply);
+      logger.info({ agentId, ...loggedHostnames(reply.accepted) }, 'ingress updated');
       return reply;
     },
     async stop() {

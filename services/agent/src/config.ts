@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { InvalidConfigError, ID_PATTERN, agentInboxPrefix, normalizeHostname, isValidRouteHostname, readConfigMapping, assertConfig } from '@sluice/contracts';
+import { InvalidConfigError, ID_PATTERN, MAX_AGENT_HOSTNAMES, agentInboxPrefix, normalizeHostname, isValidRouteHostname, readConfigMapping, assertConfig } from '@sluice/contracts';
 
 const Rule = Type.Object({
   /** Exact host or `*.` wildcard; omitted = every host this agent is given (quick tunnels). */
@@ -29,7 +29,8 @@ export const AgentConfigSchema = Type.Object({
    * of that region get this agent before one elsewhere that serves the same name.
    */
   region: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$' })),
-  ingress: Type.Array(Rule, { minItems: 1, maxItems: 1024 }),
+  /** At most an http and a tls rule for each of the registry's 10,000 hostnames, and a catch-all. */
+  ingress: Type.Array(Rule, { minItems: 1, maxItems: 2 * MAX_AGENT_HOSTNAMES + 1 }),
   heartbeatMs: Type.Integer({ minimum: 50, maximum: 10_000, default: 300 }),
   /** Graceful stop: how long in-flight connections may take to finish. */
   graceMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),

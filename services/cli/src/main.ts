@@ -6,6 +6,7 @@ import { SluiceError } from '@sluice/contracts';
 import { agentConnectOptions, createAgent, parseAgentConfig, withCredentialsBesideConfig, type AgentConfig } from '@sluice/agent';
 import { findLocalGateway } from './local.ts';
 import { adminUsage, runAdminCommand } from './admin-commands.ts';
+import { gatewayUsage, runGatewayCommand } from './gateway-commands.ts';
 
 const usage = `usage:
   sluice http PORT [--nats URL] [--token T] [--transport core|jetstream] [--host H]
@@ -14,6 +15,7 @@ const usage = `usage:
   sluice agent --config agent.yaml
       serve the hostnames and upstreams of an agent config (ingress rules)
 ${adminUsage}
+${gatewayUsage}
 Defaults come from .sluice/local.json (written by \`npm run up\`), else nats://127.0.0.1:4222.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       region: { type: 'string' },
       api: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -37,6 +40,9 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !cmd) {
     process.stdout.write(usage + '\n');
     return cmd || values.help ? 0 : 2;
+  }
+  if (cmd === 'gateway') {
+    return runGatewayCommand(positionals.slice(1), values, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
   }
   const local = findLocalGateway();
   if (['login', 'agents', 'domains', 'users'].includes(cmd)) {

@@ -48,7 +48,7 @@ export interface ClaimPlan {
 export interface PlanInput {
   ingresses: readonly IngressView[];
   classes: readonly IngressClassView[];
-  config: Pick<KubeAgentConfig, 'ingressClass' | 'namespaces' | 'maxRules' | 'controller'>;
+  config: Pick<KubeAgentConfig, 'ingressClass' | 'namespaces' | 'maxHosts' | 'controller'>;
 }
 
 const refOf = (i: IngressView): IngressRef => ({
@@ -164,15 +164,14 @@ export function planClaims(input: PlanInput): ClaimPlan {
   let full = false;
   for (const host of order) {
     const o = owner.get(host)!;
-    const cost = o.tls ? 2 : 1;
-    if (!full && named + cost > config.maxRules) full = true;
+    if (!full && named + 1 > config.maxHosts) full = true;
     if (full) {
       for (const m of o.members) {
         issues.push({
           ingress: refOf(m),
           reason: 'HostLimit',
           host,
-          message: `skipped host ${host}: the agent already claims its limit of ${config.maxRules} tunnel rules (one per HTTP host, two per TLS host); older Ingresses come first`,
+          message: `skipped host ${host}: the agent already claims its limit of ${config.maxHosts} hostnames; older Ingresses come first`,
         });
         const list = hostsOf.get(m.metadata.uid);
         if (list) hostsOf.set(m.metadata.uid, list.filter((h) => h !== host));
@@ -181,7 +180,7 @@ export function planClaims(input: PlanInput): ClaimPlan {
     }
     rules.push({ hostname: host, service: serviceUrl('http', ctrl, httpPort) });
     if (o.tls) rules.push({ hostname: host, service: serviceUrl('tls', ctrl, tlsPort) });
-    named += cost;
+    named += 1;
     hosts.push(host);
     ownersOf.set(host, o.members.map(refOf));
   }

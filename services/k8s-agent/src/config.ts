@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
-import { InvalidConfigError, ID_PATTERN, readConfigMapping, assertConfig } from '@sluice/contracts';
+import { InvalidConfigError, ID_PATTERN, MAX_AGENT_HOSTNAMES, readConfigMapping, assertConfig } from '@sluice/contracts';
 
 /** A DNS-1123 label, as Kubernetes names namespaces. */
 const Namespace = Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' });
@@ -60,10 +60,10 @@ export const KubeAgentConfigSchema = Type.Object({
     { default: {} },
   ),
   /**
-   * Host rules the agent sends in one registration (the registry accepts 256 hostnames; a TLS host
-   * takes two: http and tls). Hosts past it are skipped with an Event.
+   * Hostnames the agent claims at most (the registry takes 10,000 per agent). Hosts past it, the
+   * newest Ingresses', are skipped with a `HostLimit` Event.
    */
-  maxRules: Type.Integer({ minimum: 1, maximum: 100_000, default: 256 }),
+  maxHosts: Type.Integer({ minimum: 1, maximum: MAX_AGENT_HOSTNAMES, default: MAX_AGENT_HOSTNAMES }),
   /** Coalesce bursts of Ingress changes into one registration. */
   settleMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }),
   /** Re-list/re-watch and re-register backoff: doubling from `initialMs` up to `maxMs`, with jitter. */

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { RegisterReply } from '@sluice/contracts';
-import { createAgent } from '@sluice/agent';
+import { createAgent, type ClaimSourceMap } from '@sluice/agent';
 import { Backoff } from './backoff.ts';
 import { planClaims, refusalIssues, type AgentRule, type ClaimPlan } from './claims.ts';
 import { ensureClusterIssuer, type IssuerName, type IssuerOutcome } from './cluster-issuers.ts';
@@ -19,7 +20,7 @@ import { createStatusWriter, type StatusWriterStats } from './status-writer.ts';
 export interface TunnelAgent {
   start(): Promise<RegisterReply>;
   stop(): Promise<void>;
-  setIngress(rules: AgentRule[]): Promise<RegisterReply>;
+  setIngress(rules: AgentRule[], sources?: ClaimSourceMap): Promise<RegisterReply>;
   readonly agentId: string | undefined;
 }
 
@@ -64,6 +65,20 @@ export interface KubeAgent {
 const RESYNC_MS = 60_000;
 const STATUS_REWRITE_MS = 30_000;
 const ISSUERS: IssuerName[] = ['letsencrypt', 'letsencrypt-staging'];
+
+/** What the tunnel agent's heartbeats name as the agent software (the dashboard shows it). */
+const VERSION = `sluice-k8s-agent/${(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version}`;
+
+/** Each claimed host's Ingresses, for the registry (the dashboard shows a claim's `namespace/name`). */
+function claimSourcesOf(p: ClaimPlan): ClaimSourceMap {
+  const out = new Map<string, Array<{ kind: 'ingress'; namespace: string; name: string }>>();
+  for (const [host, refs] of p.ownersOf) out.set(host, refs.map((r) => ({ kind: 'ingress', namespace: r.namespace, name: r.name })));
+  return out;
+}
+
+/** What a registration sends: the rules and which Ingresses each host comes from (a change of either re-registers). */
+const registrationKey = (p: ClaimPlan): string =>
+  JSON.stringify([p.rules, [...p.ownersOf].map(([host, refs]) => [host, refs.map((r) => `${r.namespace}/${r.name}`)])]);
 
 /**
  * The Kubernetes agent: informers on Ingresses and IngressClasses; on every change (coalesced over
@@ -220,10 +235,10 @@ export function createKubeAgent(config: KubeAgentConfig, deps: KubeAgentDeps): K
 
   const reconcile = async (): Promise<void> => {
     const p = plan();
-    const key = JSON.stringify(p.rules);
+    const key = registrationKey(p);
     if (key !== sentKey && tunnel) {
       try {
-        const reply = await tunnel.setIngress(p.rules);
+        const reply = await tunnel.setIngress(p.rules, claimSourcesOf(p));
         sentKey = key;
         accept(reply);
         logger.info({ claimed: reply.accepted.length, refused: reply.refused.length, issues: p.issues.length }, 'claims registered');
@@ -305,6 +320,8 @@ export function createKubeAgent(config: KubeAgentConfig, deps: KubeAgentDeps): K
         {
           nc,
           logger: deps.logger,
+          version: VERSION,
+          claimSources: claimSourcesOf(first),
           ...(deps.controlNc ? { controlNc: deps.controlNc } : {}),
           ...(deps.tracer ? { tracer: deps.tracer } : {}),
           ...(deps.metrics ? { metrics: deps.metrics } : {}),
@@ -314,7 +331,7 @@ export function createKubeAgent(config: KubeAgentConfig, deps: KubeAgentDeps): K
       const reply = await t.start();
       const requested = new Set(first.rules.flatMap((r) => (r.hostname ? [r.hostname] : [])));
       tunnelAddress = reply.accepted.find((h) => !requested.has(h) && !h.startsWith('*.'));
-      sentKey = JSON.stringify(first.rules);
+      sentKey = registrationKey(first);
       accept(reply);
       ready = true;
       logger.info({ agentId: t.agentId, tunnelAddress, ingresses: ingresses.list().length, claimed: reply.accepted.length }, 'kubernetes agent ready');

@@ -30,7 +30,7 @@ export interface StatusWriter {
   readonly stats: Readonly<StatusWriterStats>;
 }
 
-const CONCURRENCY = 8;
+const CONCURRENCY = 16;
 
 const same = (a: LoadBalancerEntry[], b: LoadBalancerEntry[]): boolean =>
   a.length === b.length && a.every((e, i) => e.hostname === b[i]!.hostname && e.ip === b[i]!.ip);

@@ -10,6 +10,8 @@ import { AGENT_NAME_PATTERN, REGION_PATTERN, USER_PATTERN, type UserRecord } fro
 import { RegistryError, type RegistryCore } from './core.ts';
 import { dashboard } from './dashboard.ts';
 import { sessionCredential } from './session.ts';
+import type { AgentStatus } from './agent-presence.ts';
+import { recordSources, type ClaimSource as ClaimSourceOf } from './claim-sources.ts';
 
 export interface ApiOptions {
   /** Default region for `POST /v1/agents` without one. */
@@ -21,20 +23,43 @@ export interface ApiOptions {
   verificationsPerMinute: number;
   /** Failed authentications per minute per client address before 429. */
   authFailuresPerMinute: number;
-  /** The registry's live state for `GET /v1/agents` (online, last heartbeat). */
-  online?: (agentId: string) => { online: boolean; lastSeen?: string } | undefined;
+  /** The registry's live view of an agent for `GET /v1/agents` (heartbeats and address reports). */
+  status?: (agentId: string) => AgentStatus | undefined;
 }
 
 const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
 const Name = (pattern: string, description: string) => Type.String({ pattern, description });
 const Claim = Type.Object({ hostname: Type.String(), reason: Type.String() });
+const SourceKind = Type.Union([Type.Literal('config'), Type.Literal('cli'), Type.Literal('ingress')], {
+  description: '`config`: the agent config file; `cli`: the command line, or generated on request (`sluice http`); `ingress`: a Kubernetes Ingress (namespace, name)',
+});
+const ClaimSource = Type.Object({
+  hostname: Type.String(),
+  kind: SourceKind,
+  namespace: Type.Optional(Type.String({ description: "the Ingress's namespace" })),
+  name: Type.Optional(Type.String({ description: "the Ingress's name" })),
+});
+const Count = Type.Integer({ minimum: 0 });
 const Agent = Type.Object({
   id: Type.String(), name: Type.String(), user: Type.String(), region: Type.String(),
   hostname: Type.String({ description: 'tunnel address: <name>.<user>.<region>.<tunnel zone>' }),
   ddnsHostname: Type.String({ description: 'dynamic-DNS address: <name>.<user>.<region>.<ddns zone>' }),
   createdAt: Type.String(), registeredAt: Type.Optional(Type.String()),
   online: Type.Optional(Type.Boolean()), lastSeen: Type.Optional(Type.String()),
+  instances: Type.Optional(Type.Integer({ minimum: 0, description: 'instances heartbeating now (replicas of the agent)' })),
+  version: Type.Optional(Type.String({ description: 'the agent software, as its heartbeats name it (e.g. sluice-agent/0.1.0)' })),
+  connectedSince: Type.Optional(Type.String({ description: 'since when the longest-connected instance has been connected' })),
+  activeConnections: Type.Optional(Count),
+  bytesInLastMinute: Type.Optional(Type.Integer({ minimum: 0, description: 'bytes toward the upstream over the last 60 s (reported by the agent)' })),
+  bytesOutLastMinute: Type.Optional(Type.Integer({ minimum: 0, description: 'bytes back to clients over the last 60 s (reported by the agent)' })),
+  publicAddress: Type.Optional(Type.Object({
+    ipv4: Type.Optional(Type.String()),
+    ipv6: Type.Optional(Type.String()),
+    source: Type.Union([Type.Literal('nats'), Type.Literal('config')], { description: '`nats`: where the NATS server sees the agent connect from; `config`: set in its config' }),
+    reportedAt: Type.String(),
+  }, { description: 'the public address the agent reports (its dynamic-DNS records answer it)' })),
   requested: Type.Array(Type.String()), accepted: Type.Array(Type.String()), refused: Type.Array(Claim),
+  sources: Type.Optional(Type.Array(ClaimSource, { description: 'where each claim came from (a name may have several sources, or none known)' })),
 });
 const Credentials = Type.Object({
   agentId: Type.String(),
@@ -177,7 +202,7 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
       return reply.code(204).send(null);
     });
 
-    const agentOut = (a: Parameters<RegistryCore['view']>[0]) => ({ ...core.view(a), ...(opts.online?.(a.id) ?? {}) });
+    const agentOut = (a: Parameters<RegistryCore['view']>[0]) => ({ ...core.view(a), ...(opts.status?.(a.id) ?? {}) });
     v1.post('/agents', {
       schema: {
         summary: 'Register an agent; returns its credentials once',
@@ -200,11 +225,22 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
       await core.deleteAgent(me(req).name, req.params.name, req.query.region);
       return reply.code(204).send(null);
     });
-    v1.get('/hostnames', { schema: { summary: 'Every hostname routed to your agents, and the refused claims', response: { 200: Type.Array(Type.Object({ hostname: Type.String(), agent: Type.String(), state: Type.Union([Type.Literal('routed'), Type.Literal('refused')]), reason: Type.Optional(Type.String()) })), ...errors } } }, async (req) =>
-      (await core.listAgents(me(req).name)).flatMap((a) => [
-        ...a.accepted.map((h) => ({ hostname: h, agent: a.name, state: 'routed' as const })),
-        ...a.refused.map((r) => ({ hostname: r.hostname, agent: a.name, state: 'refused' as const, reason: r.reason })),
-      ]),
+    const HostnameRow = Type.Object({
+      hostname: Type.String(), agent: Type.String(), state: Type.Union([Type.Literal('routed'), Type.Literal('refused')]), reason: Type.Optional(Type.String()),
+      sources: Type.Optional(Type.Array(Type.Omit(ClaimSource, ['hostname']), { description: 'where the claim came from' })),
+    });
+    v1.get('/hostnames', { schema: { summary: 'Every hostname routed to your agents and where each claim came from, and the refused claims', response: { 200: Type.Array(HostnameRow), ...errors } } }, async (req) =>
+      (await core.listAgents(me(req).name)).flatMap((a) => {
+        const byHost = recordSources(a);
+        const from = (h: string): { sources?: ClaimSourceOf[] } => {
+          const s = byHost.get(h);
+          return s ? { sources: s } : {};
+        };
+        return [
+          ...a.accepted.map((h) => ({ hostname: h, agent: a.name, state: 'routed' as const, ...from(h) })),
+          ...a.refused.map((r) => ({ hostname: r.hostname, agent: a.name, state: 'refused' as const, reason: r.reason, ...from(r.hostname) })),
+        ];
+      }),
     );
 
     v1.post('/domains', { schema: { summary: 'Add a custom domain; returns the DNS record that proves control', body: Type.Object({ domain: Type.String({ minLength: 1, maxLength: 253 }) }, strict), response: { 201: Domain, ...errors } } }, async (req, reply) =>

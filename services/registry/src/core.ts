@@ -16,6 +16,7 @@ import {
 import { recordCodecs, type AgentRecord, type DomainRecord, type TokenRecord, type UserRecord } from './records.ts';
 import { agentIndexCodec, claimHost, hashesEqual, holdsHost, keys, newSecret, parseSecret, releaseHost, Store } from './store.ts';
 import { CHALLENGE_LABEL, type DomainChecker } from './verify.ts';
+import { claimedNames, groupSources, recordSources, type ClaimSource, type SourcesByHost } from './claim-sources.ts';
 
 /** Issues and revokes the NATS credentials of agents (see @sluice/auth); absent: no NATS auth. */
 export interface CredentialIssuer {
@@ -59,6 +60,17 @@ export function covers(owned: string, name: string): boolean {
   return name.endsWith(suffix) && name.length > suffix.length;
 }
 
+/** Route writes one registration keeps in flight at once. */
+const ROUTE_WRITES_IN_FLIGHT = 128;
+
+/** Runs `fn` over `items`, at most `n` at a time. */
+async function inBatches<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += n) await Promise.all(items.slice(i, i + n).map(fn));
+}
+
+/** What an agent asked for at its last registration: everything it was told about, accepted or refused. */
+export const requestedOf = (a: AgentRecord): string[] => a.requested ?? [...a.accepted, ...a.refused.map((r) => r.hostname)];
+
 /** Is `name` the domain itself or any name (or wildcard) under it? */
 const underDomain = (domain: string, name: string): boolean => name === domain || name.endsWith(`.${domain}`);
 
@@ -74,6 +86,8 @@ export interface AgentView {
   requested: string[];
   accepted: string[];
   refused: Array<{ hostname: string; reason: string }>;
+  /** Where each claim (accepted or refused) came from; a name may have several sources, or none known. */
+  sources: Array<{ hostname: string } & ClaimSource>;
 }
 
 export interface DomainView {
@@ -176,7 +190,7 @@ export class RegistryCore {
     const agent: AgentRecord = {
       v: 1, id, name, user, region, hostname, ddnsHostname, secretHash: s.hash,
       ...(nats ? { natsUser: nats.publicKey } : {}),
-      createdAt: Date.now(), requested: [], accepted: [], refused: [],
+      createdAt: Date.now(), accepted: [], refused: [],
     };
     if (!(await this.store.create(keys.agent(id), recordCodecs.agent, agent))) throw conflict('agent id collision; retry');
     this.emit({ kind: 'agent-created', user, agentId: id, hostnames: [hostname] });
@@ -245,11 +259,13 @@ export class RegistryCore {
   }
 
   view(a: AgentRecord): AgentView {
+    const byHost = recordSources(a);
     return {
       id: a.id, name: a.name, user: a.user, region: a.region, hostname: a.hostname, ddnsHostname: a.ddnsHostname,
       createdAt: new Date(a.createdAt).toISOString(),
       ...(a.registeredAt ? { registeredAt: new Date(a.registeredAt).toISOString() } : {}),
-      requested: a.requested, accepted: a.accepted, refused: a.refused,
+      requested: requestedOf(a), accepted: a.accepted, refused: a.refused,
+      sources: claimedNames(a).flatMap((hostname) => (byHost.get(hostname) ?? []).map((s) => ({ hostname, ...s }))),
     };
   }
 
@@ -258,6 +274,7 @@ export class RegistryCore {
   /** Decides each requested hostname for an API-created agent: accepted, or refused with why. */
   async decide(agent: AgentRecord, requested: string[]): Promise<{ accepted: string[]; refused: Array<{ hostname: string; reason: string }> }> {
     const accepted: string[] = [];
+    const seen = new Set<string>();
     const refused: Array<{ hostname: string; reason: string }> = [];
     const domains = await this.listDomains(agent.user);
     const verified = [];
@@ -268,14 +285,16 @@ export class RegistryCore {
         refused.push({ hostname: h, reason: 'not a valid hostname (letters, digits, hyphens; `*.` only as the first label)' });
         continue;
       }
-      if (accepted.includes(h)) continue;
+      if (seen.has(h)) continue;
       if (covers(`*.${agent.hostname}`, h) || h === agent.hostname) {
         accepted.push(h);
+        seen.add(h);
         continue;
       }
       const bare = h.startsWith('*.') ? h.slice(2) : h;
       if (verified.some((d) => underDomain(d, bare) || underDomain(d, h))) {
         accepted.push(h);
+        seen.add(h);
         continue;
       }
       const pending = domains.find((d) => underDomain(d.domain, bare));
@@ -289,49 +308,62 @@ export class RegistryCore {
     return { accepted, refused };
   }
 
-  /** An agent's registration: its whole claim set, decided and written as routes. */
-  async registerAgent(agentId: string, requested: string[], generate: boolean): Promise<AgentRecord> {
+  /**
+   * An agent's registration: its whole claim set, decided and written as routes. `sources`: where
+   * each name comes from (absent: as the record has them, for a re-decision); the generated name is `cli`'s.
+   */
+  async registerAgent(agentId: string, requested: string[], generate: boolean, sources?: SourcesByHost): Promise<AgentRecord> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await this.store.get(keys.agent(agentId), recordCodecs.agent);
       if (!cur) throw notFound(`agent ${agentId}`);
       const want = generate ? [cur.value.hostname, ...requested.filter((h) => h !== cur.value.hostname)] : requested;
       const { accepted, refused } = await this.decide(cur.value, want);
-      const next: AgentRecord = { ...cur.value, requested: want, accepted, refused, registeredAt: Date.now() };
+      const { requested: _old, sources: _oldSources, ...rest } = cur.value;
+      const byHost = sources ?? recordSources(cur.value);
+      if (generate && !byHost.has(cur.value.hostname)) byHost.set(cur.value.hostname, [{ kind: 'cli' }]);
+      const grouped = groupSources(claimedNames({ accepted, refused }), byHost);
+      let next: AgentRecord = { ...rest, accepted, refused, registeredAt: Date.now(), ...(grouped ? { sources: grouped } : {}) };
+      if (grouped && !this.fits(next)) {
+        // the sources only inform the dashboard: the record (and routing) must not fail for them
+        this.logger.warn({ agentId, names: accepted.length + refused.length }, 'claim sources not stored: the agent record would pass the NATS message limit');
+        next = { ...rest, accepted, refused, registeredAt: next.registeredAt };
+      }
       if (!(await this.store.update(keys.agent(agentId), recordCodecs.agent, next, cur.revision))) continue;
       await this.setRoutes(agentId, accepted);
-      for (const r of refused) this.logger.warn({ agentId, hostname: r.hostname, reason: r.reason }, 'hostname refused');
+      for (const r of refused.slice(0, 20)) this.logger.warn({ agentId, hostname: r.hostname, reason: r.reason }, 'hostname refused');
+      if (refused.length > 20) this.logger.warn({ agentId, more: refused.length - 20 }, 'more hostnames refused (`sluice agents status` lists them)');
       this.emit({ kind: 'agent-registered', user: next.user, agentId, hostnames: accepted });
       return next;
     }
     throw conflict('agent changed meanwhile; retry');
   }
 
+  /** Does the record fit in one KV value (the server's max_payload, less room for headers)? */
+  private fits(a: AgentRecord): boolean {
+    return recordCodecs.agent.encode(a).length <= (this.nc.info?.max_payload ?? 1024 * 1024) - 16 * 1024;
+  }
+
   /** Re-decides every agent of `user` (after a domain was verified or lost its proof). */
   async reconcileUser(user: string): Promise<void> {
     for (const a of await this.listAgents(user)) {
       if (a.registeredAt === undefined) continue;
-      await this.registerAgent(a.id, a.requested, false);
+      await this.registerAgent(a.id, requestedOf(a), false);
     }
   }
 
   /** Makes the routes bucket hold exactly `hostnames` for `agentId`. */
   async setRoutes(agentId: string, hostnames: string[]): Promise<void> {
     const keep = new Set(hostnames.map((h) => `${agentId}.${hostnameToKey(h)}`));
-    const existing: string[] = [];
-    for await (const k of await this.routes.keys(`${agentId}.>`)) existing.push(k);
-    const added: string[] = [];
-    for (const h of hostnames) {
-      const key = `${agentId}.${hostnameToKey(h)}`;
-      if (existing.includes(key)) continue;
-      await this.routes.put(key, codecs.routeRecord.encode({ v: 1, hostname: h, agentId, createdAt: Date.now() }));
-      added.push(h);
-    }
-    const removed: string[] = [];
-    for (const k of existing) {
-      if (keep.has(k)) continue;
-      await this.routes.delete(k);
-      removed.push(keyToHostname(k.slice(agentId.length + 1)));
-    }
+    const existing = new Set<string>();
+    for await (const k of await this.routes.keys(`${agentId}.>`)) existing.add(k);
+    const added = hostnames.filter((h) => !existing.has(`${agentId}.${hostnameToKey(h)}`));
+    const stale = [...existing].filter((k) => !keep.has(k));
+    // thousands of names (an agent with 10,000 Ingresses): writes in flight together, not one by one
+    await inBatches(added, ROUTE_WRITES_IN_FLIGHT, (h) =>
+      this.routes.put(`${agentId}.${hostnameToKey(h)}`, codecs.routeRecord.encode({ v: 1, hostname: h, agentId, createdAt: Date.now() })).then(() => undefined),
+    );
+    await inBatches(stale, ROUTE_WRITES_IN_FLIGHT, (k) => this.routes.delete(k));
+    const removed = stale.map((k) => keyToHostname(k.slice(agentId.length + 1)));
     if (added.length > 0 || removed.length > 0) this.emit({ kind: 'routes-changed', agentId, hostnames: added, removed });
   }
 

@@ -22,7 +22,7 @@ export interface DashboardOptions {
 }
 
 /** The pages of the single-page front end: each is its own URL, all served by index.html. */
-export const DASHBOARD_PAGES = ['/', '/signin', '/agents', '/domains', '/live'] as const;
+export const DASHBOARD_PAGES = ['/', '/signin', '/agents', '/agents/:name', '/domains', '/live'] as const;
 
 export const DEFAULT_DASHBOARD_ROOT = fileURLToPath(new URL('../web/dist/', import.meta.url));
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ID_PATTERN, codec } from '@sluice/contracts';
+import { ID_PATTERN, MAX_AGENT_HOSTNAMES, codec } from '@sluice/contracts';
 
 /** Record schemas of the registry's KV bucket; every read is validated (a bucket is a boundary). */
 export const USER_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
@@ -26,6 +26,17 @@ export const TokenRecord = Type.Object({
 export type TokenRecord = Static<typeof TokenRecord>;
 
 const Claim = Type.Object({ hostname: Type.String(), reason: Type.String() });
+const Positions = Type.Array(Type.Integer({ minimum: 0, maximum: 2 * MAX_AGENT_HOSTNAMES + 1 }), { maxItems: 2 * MAX_AGENT_HOSTNAMES + 2 });
+/** Where each claim came from: positions in `accepted` followed by the names of `refused` (claimedNames). */
+const StoredSources = Type.Object(
+  {
+    config: Type.Optional(Positions),
+    cli: Type.Optional(Positions),
+    /** `<namespace>/<name>` of an Ingress → its names. */
+    ingress: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z0-9][-a-z0-9]*/[a-z0-9][-.a-z0-9]*$', maxLength: 64 + 253 }), Positions, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
 
 export const AgentRecord = Type.Object({
   v: Type.Literal(1),
@@ -40,11 +51,17 @@ export const AgentRecord = Type.Object({
   /** Public nkey of the agent's NATS user, when the registry issues NATS credentials. */
   natsUser: Type.Optional(Type.String()),
   createdAt: Type.Number(),
-  /** What the agent asked for last, and what it was told: `sluice agents status` shows it. */
-  requested: Type.Array(Type.String(), { maxItems: 4096 }),
-  accepted: Type.Array(Type.String(), { maxItems: 4096 }),
-  refused: Type.Array(Claim, { maxItems: 4096 }),
+  /**
+   * What the agent asked for last (accepted + refused, normalised): written by older versions only.
+   * It is not stored any more: with 10,000 names it would double the record (NATS caps a value at
+   * max_payload, 1 MiB by default).
+   */
+  requested: Type.Optional(Type.Array(Type.String(), { maxItems: MAX_AGENT_HOSTNAMES + 1 })),
+  /** What the agent was told at its last registration: `sluice agents status` shows it. */
+  accepted: Type.Array(Type.String(), { maxItems: MAX_AGENT_HOSTNAMES + 1 }),
+  refused: Type.Array(Claim, { maxItems: MAX_AGENT_HOSTNAMES + 1 }),
   registeredAt: Type.Optional(Type.Number()),
+  sources: Type.Optional(StoredSources),
 });
 export type AgentRecord = Static<typeof AgentRecord>;
 

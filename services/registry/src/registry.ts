@@ -10,6 +10,7 @@ import {
   subjects,
   SluiceError,
   agentConsumers,
+  MAX_REPLY_URLS,
   type RegisterReply,
   type RegisterRequest,
 } from '@sluice/contracts';
@@ -21,6 +22,8 @@ import { buildApi } from './api.ts';
 import { openRegistryBucket, Store } from './store.ts';
 import { createDomainChecker, type DomainChecker } from './verify.ts';
 import { createNatsIssuer } from './nats-issuer.ts';
+import { AgentPresence } from './agent-presence.ts';
+import { sourcesByHost } from './claim-sources.ts';
 import type { Trust } from '@sluice/auth';
 
 export interface RegistryDeps {
@@ -83,19 +86,21 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
 
   const urlFor = (host: string): string =>
     `http://${host}${config.publicHttpPort === 80 ? '' : `:${config.publicHttpPort}`}/`;
+  /** The reply stays small for an agent with thousands of names: `accepted` lists them all. */
+  const urlsFor = (accepted: string[]): string[] => accepted.filter((h) => !h.startsWith('*.')).slice(0, MAX_REPLY_URLS).map(urlFor);
 
   let core: RegistryCore | undefined;
   let api: FastifyInstance | undefined;
   let apiPort: number | undefined;
   let bootstrapToken: string | undefined;
   let recheck: NodeJS.Timeout | undefined;
-  const lastSeen = new Map<string, number>();
+  const presence = new AgentPresence(nc, logger);
 
   /** An API-created agent registers: identified by its secret, or by the subject its NATS credentials may publish on. */
   const registerApiAgent = async (agentId: string, req: RegisterRequest): Promise<RegisterReply> => {
-    const a = await core!.registerAgent(agentId, req.hostnames, req.generate);
-    logger.info({ agentId, accepted: a.accepted, refused: a.refused.length }, 'agent registered');
-    return { v: 1, ok: true, agentId, accepted: a.accepted, refused: a.refused, urls: a.accepted.filter((h) => !h.startsWith('*.')).map(urlFor) };
+    const a = await core!.registerAgent(agentId, req.hostnames, req.generate, sourcesByHost(req.hostnames, req.sources));
+    logger.info({ agentId, accepted: a.accepted.length, refused: a.refused.length, first: a.accepted.slice(0, 5) }, 'agent registered');
+    return { v: 1, ok: true, agentId, accepted: a.accepted, refused: a.refused, urls: urlsFor(a.accepted) };
   };
 
   const register = async (req: RegisterRequest, subjectAgentId?: string): Promise<RegisterReply> => {
@@ -150,19 +155,23 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     const base = generatedBase(agentId, user);
     owned.push(base, `*.${base}`);
     const wanted = req.hostnames.map(normalizeHostname);
+    const seen = new Set<string>();
     if (req.generate) wanted.unshift(base);
     for (const h of wanted) {
       if (!isValidRouteHostname(h)) {
         refused.push({ hostname: h, reason: 'not a valid hostname (letters, digits, hyphens; `*.` only as the first label)' });
       } else if (!owned.some((o) => covers(o, h))) {
         refused.push({ hostname: h, reason: new HostnameNotOwnedError(h, `not owned by agent ${agentId}`).message });
-      } else if (!accepted.includes(h)) accepted.push(h);
+      } else if (!seen.has(h)) {
+        seen.add(h);
+        accepted.push(h);
+      }
     }
     // a registration is the agent's whole claim: names it no longer asks for are released
     await core!.setRoutes(agentId, accepted);
     core!.emit({ kind: 'agent-registered', user, agentId, hostnames: accepted });
-    logger.info({ agentId, accepted, refused: refused.length }, 'agent registered');
-    const reply: RegisterReply = { v: 1, ok: true, agentId, accepted, refused, urls: accepted.filter((h) => !h.startsWith('*.')).map(urlFor) };
+    logger.info({ agentId, accepted: accepted.length, refused: refused.length, first: accepted.slice(0, 5) }, 'agent registered');
+    const reply: RegisterReply = { v: 1, ok: true, agentId, accepted, refused, urls: urlsFor(accepted) };
     return configured ? withConsumers(reply, agentId) : reply;
   };
 
@@ -189,6 +198,8 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     let req: RegisterRequest;
     try {
       req = codecs.registerRequest.decode(m.data);
+      // the codec checks the shape; that every position names one of the hostnames, here
+      sourcesByHost(req.hostnames, req.sources);
     } catch (err) {
       fail(m, 'SLUICE_INVALID_MESSAGE', (err as Error).message);
       return;
@@ -230,14 +241,8 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
         bootstrapToken = (await core.createUser('admin', true)).token;
         logger.info('first start: created user admin (its token is printed once on stdout)');
       }
+      presence.start();
       subs.push(
-        nc.subscribe(subjects.agentHeartbeatAll, {
-          callback: (_e, m) => {
-            const id = m.subject.split('.')[2];
-            if (id) lastSeen.set(id, Date.now());
-            if (lastSeen.size > 100_000) lastSeen.clear();
-          },
-        }),
         // the subject's agent token is the authenticated id: only its credentials may publish there
         nc.subscribe(AGENT_REGISTER_ALL, { queue: 'registry', callback: (_e, m) => onRegister(m, m.subject.split('.')[3]!) }),
         nc.subscribe(AGENT_UNREGISTER_ALL, { queue: 'registry', callback: (_e, m) => void m.respond(JSON.stringify({ ok: true, kept: true })) }),
@@ -249,10 +254,7 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
           requestsPerMinute: config.api.requestsPerMinute,
           verificationsPerMinute: config.api.verificationsPerMinute,
           authFailuresPerMinute: config.api.authFailuresPerMinute,
-          online: (id) => {
-            const t = lastSeen.get(id);
-            return t === undefined ? { online: false } : { online: Date.now() - t < 5_000, lastSeen: new Date(t).toISOString() };
-          },
+          status: (id) => presence.status(id),
         }, logger);
         await api.listen({ port: config.api.port, host: config.api.host });
         const addr = api.server.address();
@@ -300,6 +302,7 @@ export function createRegistry(config: RegistryConfig, deps: RegistryDeps): Regi
     async stop() {
       if (recheck) clearInterval(recheck);
       await api?.close();
+      presence.stop();
       for (const s of subs) s.unsubscribe();
     },
   };

@@ -3,6 +3,7 @@ import { api, messageOf, unwrap, useSession, type Session } from './api.ts';
 import { Link, navigate, useLocation } from './router.tsx';
 import { SignInPage } from './pages/SignIn.tsx';
 import { AgentsPage } from './pages/Agents.tsx';
+import { AgentPage } from './pages/Agent.tsx';
 import { DomainsPage } from './pages/Domains.tsx';
 import { LivePage } from './pages/Live.tsx';
 
@@ -50,7 +51,7 @@ export function App() {
             <ul>
               {NAV.map((n) => (
                 <li key={n.to}>
-                  <Link to={n.to} aria-current={path === n.to ? 'page' : undefined}>{n.label}</Link>
+                  <Link to={n.to} aria-current={path === n.to ? 'page' : path.startsWith(`${n.to}/`) ? 'location' : undefined}>{n.label}</Link>
                 </li>
               ))}
             </ul>
@@ -68,6 +69,8 @@ export function App() {
           <SignInPage onSignedIn={setSession} />
         ) : path === '/agents' ? (
           <AgentsPage />
+        ) : path.startsWith('/agents/') && path.length > '/agents/'.length ? (
+          <AgentPage key={path + (query.get('region') ?? '')} name={decodeURIComponent(path.slice('/agents/'.length))} region={query.get('region') ?? undefined} />
         ) : path === '/domains' ? (
           <DomainsPage />
         ) : path === '/live' ? (

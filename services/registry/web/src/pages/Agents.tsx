@@ -4,6 +4,11 @@ import { Page } from '../Page.tsx';
 import { CopyField } from '../CopyButton.tsx';
 import { ConfirmButton } from '../Confirm.tsx';
 import { usePolling } from '../usePolling.ts';
+import { Link } from '../router.tsx';
+import { AgentFacts, agentPath } from '../AgentFacts.tsx';
+
+/** A card lists this many names; the agent's page lists them all, with their sources. */
+const CARD_HOSTS = 20;
 
 const NAME_PATTERN = '[a-z][a-z0-9\\-]{0,31}';
 
@@ -145,34 +150,27 @@ function AgentCard({ agent: a, onRotate, onDelete }: { agent: Agent; onRotate: (
         <h2 id={titleId}>{a.name}</h2>
         <span className={`badge ${a.online ? 'ok' : 'off'}`}>{a.online ? 'Online' : 'Offline'}</span>
       </header>
-      <dl className="facts">
-        <dt>Region</dt>
-        <dd>{a.region}</dd>
-        <dt>Tunnel address</dt>
-        <dd><code>{a.hostname}</code></dd>
-        <dt>DDNS address</dt>
-        <dd><code>{a.ddnsHostname}</code></dd>
-        <dt>Last seen</dt>
-        <dd>{a.lastSeen ? <time dateTime={a.lastSeen}>{new Date(a.lastSeen).toLocaleString()}</time> : 'never connected'}</dd>
-        <dt>Registered</dt>
-        <dd>{a.registeredAt ? <time dateTime={a.registeredAt}>{new Date(a.registeredAt).toLocaleString()}</time> : 'not yet'}</dd>
-        <dt>Created</dt>
-        <dd><time dateTime={a.createdAt}>{new Date(a.createdAt).toLocaleString()}</time></dd>
-      </dl>
+      <AgentFacts agent={a} />
       <h3>Hostnames routed</h3>
       {a.accepted.length === 0 ? <p className="muted">None yet: the agent claims its hostnames when it connects.</p> : (
-        <ul className="hosts">{a.accepted.map((h) => <li key={h}><code>{h}</code></li>)}</ul>
+        <ul className="hosts">{a.accepted.slice(0, CARD_HOSTS).map((h) => <li key={h}><code>{h}</code></li>)}</ul>
       )}
       {a.refused.length > 0 && (
         <>
           <h3>Refused claims</h3>
           <ul className="hosts refused">
-            {a.refused.map((r) => (
+            {a.refused.slice(0, CARD_HOSTS).map((r) => (
               <li key={r.hostname}><code>{r.hostname}</code> <span className="why">{r.reason}</span></li>
             ))}
           </ul>
         </>
       )}
+      <p className="more">
+        <Link to={agentPath(a)}>
+          {a.accepted.length + a.refused.length > CARD_HOSTS ? `All ${a.accepted.length + a.refused.length} hostnames` : 'Hostnames and where they come from'}
+          <span className="visually-hidden"> of {a.name}</span>
+        </Link>
+      </p>
       <div className="actions">
         <ConfirmButton label="Rotate credentials" question={<>New credentials for <strong>{a.name}</strong>? The old ones stop working and the running agent is disconnected.</>} confirmLabel="Rotate" onConfirm={onRotate} />
         <ConfirmButton label="Delete" danger question={<>Delete <strong>{a.name}</strong>? Its credentials are revoked and its hostnames stop routing.</>} confirmLabel="Delete agent" onConfirm={onDelete} />
