@@ -25,3 +25,4 @@ export { dnsStream, dnsSubjects, dnsCodecs, parseDnsSubject, type DnsSubject, ty
 export { registryEventKinds, registryEventCodec, registryEventSubject, registryEventsAll, type RegistryEvent, type RegistryEventKind } from './registry-events.ts';
 export { consumers } from './subjects.ts';
 export { agentPermissions, agentInboxPrefix, agentConsumers, type SubjectPermissions } from './permissions.ts';
+export { interceptResource, devLabels, devAnnotations, INTERCEPT_FINALIZER, DNS_LABEL_PATTERN, SERVICE_NAME_PATTERN, InterceptSpec, InterceptStatus, TunnelStatusReport, TunnelHeartbeat, TunnelReportReply, DevApiError, DevEvent, interceptPhases, tunnelStates, tunnelRoutes, devEventKinds, devSubjects, devCodecs, type InterceptPhase, type TunnelState, type DevEventKind } from './dev.ts';

@@ -6,6 +6,7 @@ import { SluiceError } from '@sluice/contracts';
 import { agentConnectOptions, createAgent, parseAgentConfig, withCredentialsBesideConfig, type AgentConfig } from '@sluice/agent';
 import { findLocalGateway } from './local.ts';
 import { adminUsage, runAdminCommand } from './admin-commands.ts';
+import { devUsage, runDevCommand } from './dev-commands.ts';
 import { gatewayUsage, runGatewayCommand } from './gateway-commands.ts';
 
 const usage = `usage:
@@ -15,10 +16,18 @@ const usage = `usage:
   sluice agent --config agent.yaml
       serve the hostnames and upstreams of an agent config (ingress rules)
 ${adminUsage}
+${devUsage}
 ${gatewayUsage}
 Defaults come from .sluice/local.json (written by \`npm run up\`), else nats://127.0.0.1:4222.`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'dev') {
+    const interrupted = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    return runDevCommand(argv.slice(1), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env, local: findLocalGateway(), interrupted });
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -15,8 +15,17 @@ export interface EdgeConfig {
   edgeId?: string;
   /** Address to listen on (loopback by default; 0.0.0.0 in a container). */
   host?: string;
-  httpPort: number;
-  tlsPort: number;
+  /** HTTP listener (routed by Host); absent: none. */
+  httpPort?: number;
+  /** TLS listener (routed by SNI, passed through); absent: none. */
+  tlsPort?: number;
+  /**
+   * Raw TCP listeners: every connection is routed as `hostname` (a raw stream has no Host or SNI
+   * to read) and its bytes are carried untouched. On the wire such a connection is announced as
+   * proto `tls`, the opaque-bytes kind: nothing in it is parsed by the edge or the agent. The
+   * developer mode's tunnel pod is an edge with one of these and no HTTP or TLS listener.
+   */
+  tcp?: Array<{ port: number; hostname: string }>;
   maxHeadBytes?: number;
   /** A client must send its request head / ClientHello within this long. */
   headTimeoutMs?: number;
@@ -49,6 +58,8 @@ export interface Edge {
   start(): Promise<void>;
   stop(): Promise<void>;
   address(): { http: number; tls: number };
+  /** The raw TCP listeners' ports, in the order of `config.tcp`. */
+  tcpPorts(): number[];
   readonly ready: boolean;
   readonly activeConnections: number;
 }
@@ -80,6 +91,7 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
   const transports = new Map<TransportKind, ByteTransport>();
   let httpServer: Server | undefined;
   let tlsServer: Server | undefined;
+  const tcpServers: Server[] = [];
   let ready = false;
   let heartbeat: NodeJS.Timeout | undefined;
   let addressReports: EdgeAddressReports | undefined;
@@ -462,6 +474,40 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
     socket.on('error', () => undefined);
   };
 
+  /** A raw TCP connection on a listener whose connections all go to `hostname`. */
+  const onTcp = (hostname: string) => (socket: Socket): void => {
+    if (!ready || !admit(socket)) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    metrics?.active.inc({ proto: 'tcp' });
+    socket.once('close', () => metrics?.active.dec({ proto: 'tcp' }));
+    const connId = newId(11);
+    const span = tracer.startSpan('edge.tcp', { kind: SpanKind.SERVER, attributes: { 'sluice.host': hostname, 'sluice.conn_id': connId } });
+    span.setAttributes({ 'sluice.edge_id': edgeId, 'client.address': socket.remoteAddress ?? '', 'client.port': socket.remotePort ?? 0 });
+    // nothing is read before routing: what the client sends meanwhile waits in the socket
+    void (async () => {
+      const r = await context.with(trace.setSpan(context.active(), span), () => route(connId, hostname, 'tls', socket, span));
+      if (socket.destroyed) return finishSpan(span, { 'sluice.outcome': 'client_gone' });
+      if (r.status !== 'assigned') {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: r.status });
+        finishSpan(span, { 'sluice.outcome': r.status });
+        metrics?.accepted.inc({ proto: 'tcp', outcome: r.status });
+        logger.debug({ connId, hostname, status: r.status }, 'tcp connection not routed');
+        // a stream of unknown protocol: there is nothing to answer with but a close
+        socket.destroy();
+        return;
+      }
+      metrics?.accepted.inc({ proto: 'tcp', outcome: 'routed' });
+      span.setAttribute('sluice.agent_id', r.agentId);
+      const s = openSession(r, connId);
+      await splice(socket, s);
+      finishSpan(span, { 'sluice.bytes_up': s.bytesOut, 'sluice.bytes_down': s.bytesIn });
+    })();
+  };
+
   const onAgentOffline = (agentId: string): void => {
     // The router's notice means "no heartbeat lately", which an overloaded but live agent can also
     // cause. So only connections that hear nothing from the agent after the notice are aborted:
@@ -524,22 +570,31 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
           },
         }),
       );
-      httpServer = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onHttp);
-      tlsServer = createServer({ allowHalfOpen: true }, onTls);
-      await listen(httpServer, config.httpPort);
-      await listen(tlsServer, config.tlsPort);
+      if (config.httpPort !== undefined) {
+        httpServer = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onHttp);
+        await listen(httpServer, config.httpPort);
+      }
+      if (config.tlsPort !== undefined) {
+        tlsServer = createServer({ allowHalfOpen: true }, onTls);
+        await listen(tlsServer, config.tlsPort);
+      }
+      for (const l of config.tcp ?? []) {
+        const server = createServer({ allowHalfOpen: true }, onTcp(l.hostname));
+        await listen(server, l.port);
+        tcpServers.push(server);
+      }
       ready = true;
       sendHeartbeat();
       heartbeat = setInterval(sendHeartbeat, 300);
       if (config.publicAddresses && config.publicAddresses.ipv4.length + config.publicAddresses.ipv6.length > 0) {
         addressReports = startEdgeAddressReports(deps.controlNc ?? nc, edgeId, config.publicAddresses, config.addressReportMs ?? 60_000, logger);
       }
-      logger.info({ edgeId, ...this.address() }, 'edge ready');
+      logger.info({ edgeId, ...this.address(), ...(tcpServers.length > 0 ? { tcp: this.tcpPorts() } : {}) }, 'edge ready');
     },
     async stop() {
       ready = false;
       addressReports?.stop();
-      const closed = Promise.all([httpServer, tlsServer].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))));
+      const closed = Promise.all([httpServer, tlsServer, ...tcpServers].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))));
       // in-flight connections may finish within the grace period; then the rest are aborted
       const allClosed = Promise.all([...sockets].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())))));
       const grace = new Promise<void>((r) => setTimeout(r, cfg.graceMs).unref());
@@ -556,6 +611,9 @@ export function createEdge(config: EdgeConfig, deps: EdgeDeps): Edge {
         http: (httpServer?.address() as AddressInfo | null)?.port ?? 0,
         tls: (tlsServer?.address() as AddressInfo | null)?.port ?? 0,
       };
+    },
+    tcpPorts() {
+      return tcpServers.map((s) => (s.address() as AddressInfo | null)?.port ?? 0);
     },
   };
 }

@@ -34,6 +34,9 @@ export interface KubeObject {
     creationTimestamp?: string;
     annotations?: Record<string, string>;
     labels?: Record<string, string>;
+    /** While any is left, a DELETE only sets `deletionTimestamp`; removing the last one deletes. */
+    finalizers?: string[];
+    deletionTimestamp?: string;
     [k: string]: unknown;
   };
   [k: string]: unknown;
@@ -54,7 +57,16 @@ const RESOURCES: ResourceType[] = [
   { group: 'networking.k8s.io', version: 'v1', plural: 'ingressclasses', kind: 'IngressClass', namespaced: false, status: false },
   { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, status: false },
   { group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', kind: 'ClusterIssuer', namespaced: false, status: true },
+  // developer mode (issue 7): the operator switches Services, runs tunnel Deployments, reconciles
+  // Intercepts; tests play kube-proxy from Pods
+  { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true, status: true },
+  { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, status: true },
+  { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true, status: true },
+  { group: 'sluice.dev', version: 'v1alpha1', plural: 'intercepts', kind: 'Intercept', namespaced: true, status: true },
 ];
+
+/** Groups served only with `devMode` (as cert-manager.io only with `certManager`). */
+const DEV_GROUPS = new Set(['apps', 'sluice.dev']);
 
 type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -90,6 +102,8 @@ export interface FakeKubeApiOptions {
   splitChunks?: boolean;
   /** BOOKMARK period for watches that allow them; 0 = only when `sendBookmarks()` is called. */
   bookmarkIntervalMs?: number;
+  /** Serve the apps and sluice.dev groups (Deployments, Intercepts) for developer mode. Default false. */
+  devMode?: boolean;
 }
 
 const apiVersionOf = (t: ResourceType): string => (t.group ? `${t.group}/${t.version}` : t.version);
@@ -153,7 +167,7 @@ export class FakeKubeApi {
   statusWrites = 0;
 
   constructor(opts: FakeKubeApiOptions = {}) {
-    this.opts = { certManager: false, splitChunks: true, bookmarkIntervalMs: 0, ...opts };
+    this.opts = { certManager: false, splitChunks: true, bookmarkIntervalMs: 0, devMode: false, ...opts };
     for (const t of RESOURCES) {
       this.stores.set(t, new Map());
       this.history.set(t, []);
@@ -445,6 +459,12 @@ export class FakeKubeApi {
       const groups = [
         { name: 'networking.k8s.io', versions: [{ groupVersion: 'networking.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'networking.k8s.io/v1', version: 'v1' } },
         ...(this.opts.certManager ? [{ name: 'cert-manager.io', versions: [{ groupVersion: 'cert-manager.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'cert-manager.io/v1', version: 'v1' } }] : []),
+        ...(this.opts.devMode
+          ? [...DEV_GROUPS].map((g) => {
+              const gv = `${g}/${RESOURCES.find((r) => r.group === g)!.version}`;
+              return { name: g, versions: [{ groupVersion: gv, version: gv.split('/')[1] }], preferredVersion: { groupVersion: gv, version: gv.split('/')[1] } };
+            })
+          : []),
       ];
       this.reply(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
       return;
@@ -454,7 +474,7 @@ export class FakeKubeApi {
     const group = m?.[2] ?? '';
     const version = m?.[1] ?? m?.[3];
     const t = m ? RESOURCES.find((r) => r.group === group && r.version === version && r.plural === m[5]) : undefined;
-    if (!m || !t || (t.group === 'cert-manager.io' && !this.opts.certManager)) {
+    if (!m || !t || (t.group === 'cert-manager.io' && !this.opts.certManager) || (DEV_GROUPS.has(t.group) && !this.opts.devMode)) {
       this.reply(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${path})`));
       return;
     }
@@ -527,7 +547,20 @@ export class FakeKubeApi {
           this.reply(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on ${t.plural} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
           return;
         }
-        next = sub === 'status' ? { ...clone(cur), status: clone(input.status) } : { ...clone(input), status: clone(cur.status), metadata: { ...clone(cur.metadata), labels: input.metadata?.labels, annotations: input.metadata?.annotations } };
+        next =
+          sub === 'status'
+            ? { ...clone(cur), status: clone(input.status) }
+            : {
+                ...clone(input),
+                status: clone(cur.status),
+                metadata: {
+                  ...clone(cur.metadata),
+                  labels: input.metadata?.labels,
+                  annotations: input.metadata?.annotations,
+                  ...(input.metadata?.finalizers !== undefined || cur.metadata.finalizers !== undefined ? { finalizers: clone(input.metadata?.finalizers) } : {}),
+                  ...(input.metadata?.ownerReferences !== undefined ? { ownerReferences: clone(input.metadata.ownerReferences) } : {}),
+                },
+              };
       } else {
         const ct = String(req.headers['content-type'] ?? '');
         try {
@@ -556,6 +589,27 @@ export class FakeKubeApi {
       next.metadata.resourceVersion = String(++this.rv);
       if (sub !== 'status') next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
       else this.statusWrites++;
+      if (next.metadata.deletionTimestamp && (next.metadata.finalizers?.length ?? 0) === 0) {
+        // the last finalizer of an object being deleted is gone: now it is deleted
+        store.delete(key);
+        this.record(t, 'DELETED', next);
+        this.reply(res, 200, next);
+        return;
+      }
+      store.set(key, next);
+      this.record(t, 'MODIFIED', next);
+      this.reply(res, 200, next);
+      return;
+    }
+    if (req.method === 'DELETE' && (cur.metadata.finalizers?.length ?? 0) > 0) {
+      // finalizers hold it: it is only marked for deletion (once), as the API server does
+      if (cur.metadata.deletionTimestamp) {
+        this.reply(res, 200, cur);
+        return;
+      }
+      const next = clone(cur);
+      next.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      next.metadata.resourceVersion = String(++this.rv);
       store.set(key, next);
       this.record(t, 'MODIFIED', next);
       this.reply(res, 200, next);
