@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { runMain } from '@sluice/runtime';
-import { createAgent, type Agent } from './agent.ts';
-import { agentConnectOptions, parseAgentConfig, withCredentialsBesideConfig } from './config.ts';
+import { createAgent, agentConnectOptions, parseAgentConfig, withCredentialsBesideConfig, type Agent } from '@sluice/agent';
 
 const path = process.env.AGENT_CONFIG;
 const text = process.env.AGENT_CONFIG_JSON ?? (path ? readFileSync(path, 'utf8') : undefined);

@@ -9,8 +9,7 @@ import { connectNats } from '@sluice/nats';
 import { createLogger } from '@sluice/telemetry';
 import { SERVICE_NAME_PATTERN, DNS_LABEL_PATTERN, SluiceError, agentInboxPrefix, devCodecs, interceptResource, newId, type InterceptSpec } from '@sluice/contracts';
 import { createAgent, parseAgentConfig, type Agent } from '@sluice/agent';
-import { loadKubeConnection } from '@sluice/k8s-agent';
-import { createKubeClient, kubePaths, kubeStatusOf, type Intercept, type KubeClient, type Service } from '@sluice/operator/kube';
+import { createKubeClient, kubePaths, kubeStatusOf, loadKubeConnection, type Intercept, type KubeClient, type Service } from '@sluice/kube';
 import { ApiClient, ApiError, readLogin } from './api-client.ts';
 import type { LocalGateway } from './local.ts';
 

@@ -1,7 +1,7 @@
 import { runMain, intEnv } from '@sluice/runtime';
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidConfigError } from '@sluice/contracts';
-import { createEdge, type Edge } from './edge.ts';
+import { createEdge, type Edge } from '@sluice/edge';
 
 /** `EDGE_PUBLIC_IPV4=203.0.113.7,203.0.113.8`: checked here, so a typo stops the edge with a clear error. */
 function addressList(env: NodeJS.ProcessEnv, key: string, ok: (s: string) => boolean): string[] {

@@ -5,15 +5,13 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import type { RegisterReply } from '@sluice/contracts';
 import { createAgent, type ClaimSourceMap } from '@sluice/agent';
-import { Backoff } from './backoff.ts';
 import { planClaims, refusalIssues, type AgentRule, type ClaimPlan } from './claims.ts';
 import { ensureClusterIssuer, type IssuerName, type IssuerOutcome } from './cluster-issuers.ts';
 import type { KubeAgentConfig } from './config.ts';
 import { createEventRecorder, type EventRecorderStats } from './event-recorder.ts';
-import { createResourceInformer, type InformerStats } from './informer.ts';
 import { sameClaimInputs, toIngressClassView, toIngressView, type IngressClassView, type IngressView, type LoadBalancerEntry } from './ingress-view.ts';
 import { createKubeApi, type KubeApi } from './kube-api.ts';
-import type { KubeConnection } from './kube-connection.ts';
+import { Backoff, createResourceInformer, type InformerStats, type KubeConnection } from '@sluice/kube';
 import { createStatusWriter, type StatusWriterStats } from './status-writer.ts';
 
 /** What the Kubernetes agent needs of the tunnel agent (`@sluice/agent`'s createAgent). */

@@ -5,7 +5,7 @@ import { InvalidConfigError } from '@sluice/contracts';
 import { agentConnectOptions } from '@sluice/agent';
 import { parseKubeAgentConfig } from './config.ts';
 import { createKubeAgent, type KubeAgent } from './kube-agent.ts';
-import { loadKubeConnection } from './kube-connection.ts';
+import { loadKubeConnection } from '@sluice/kube';
 
 const env = process.env;
 const path = env.K8S_AGENT_CONFIG;

@@ -2,4 +2,3 @@ export { createOperator, type Operator, type OperatorDeps, type OperatorSnapshot
 export { parseOperatorConfig, tunnelHeartbeatMs, OperatorConfigSchema, type OperatorConfig } from './config.ts';
 export { buildTunnelApi, TunnelApiError, type TunnelApi, type TunnelApiHandlers, type TunnelReport } from './api.ts';
 export { tunnelDeployment, tunnelDeploymentName, tunnelSelector, isTunnelSelector, hashTunnelToken, TUNNEL_OPS_PORT } from './tunnel-pod.ts';
-export { createKubeClient, kubePaths, kubeStatusOf, type KubeClient, type KubeObject, type Intercept, type Service, type Deployment } from './kube-client.ts';

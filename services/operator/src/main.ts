@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { runMain } from '@sluice/runtime';
-import { loadKubeConnection } from '@sluice/k8s-agent';
+import { loadKubeConnection } from '@sluice/kube';
 import { parseOperatorConfig } from './config.ts';
 import { createOperator, type Operator } from './operator.ts';
 

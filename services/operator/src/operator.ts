@@ -4,11 +4,10 @@ import type { Logger } from 'pino';
 import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { devCodecs, devSubjects, type DevEvent, type DevEventKind, type InterceptStatus, type TunnelReportReply } from '@sluice/contracts';
-import { createResourceInformer, Backoff, type KubeConnection, type ResourceInformer } from '@sluice/k8s-agent';
 import { traceHeaders } from '@sluice/telemetry';
 import { buildTunnelApi, TunnelApiError, type TunnelApi, type TunnelReport } from './api.ts';
 import type { OperatorConfig } from './config.ts';
-import { createKubeClient, kubePaths, kubeStatusOf, type Intercept, type ListPage } from './kube-client.ts';
+import { createKubeClient, createResourceInformer, Backoff, kubePaths, kubeStatusOf, type Intercept, type KubeConnection, type TypedListPage, type ResourceInformer } from '@sluice/kube';
 import { reconcileIntercept, RetryLater, type LiveTunnel } from './reconciler.ts';
 import { hashTunnelToken, tunnelDeploymentName } from './tunnel-pod.ts';
 
@@ -270,7 +269,7 @@ export function createOperator(config: OperatorConfig, deps: OperatorDeps): Oper
           name: `intercepts/${namespace}`,
           kube: deps.kube,
           path: kubePaths.intercepts(namespace),
-          listPage: (limit, token) => kube.call<ListPage<unknown>>('GET', kubePaths.intercepts(namespace), { query: { limit, continue: token } }),
+          listPage: (limit, token) => kube.call<TypedListPage<unknown>>('GET', kubePaths.intercepts(namespace), { query: { limit, continue: token } }),
           transform: toRef,
           pageSize: 500,
           watchTimeoutSeconds: 300,

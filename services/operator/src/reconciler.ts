@@ -13,7 +13,7 @@ import {
   type TunnelState,
 } from '@sluice/contracts';
 import type { OperatorConfig } from './config.ts';
-import { kubePaths, kubeStatusOf, type Deployment, type Intercept, type KubeClient, type Service } from './kube-client.ts';
+import { kubePaths, kubeStatusOf, type Deployment, type Intercept, type KubeClient, type Service } from '@sluice/kube';
 import { isTunnelSelector, newTunnelToken, tokenOf, tunnelDeployment, tunnelDeploymentName, tunnelSelector } from './tunnel-pod.ts';
 
 /** What the operator knows of a tunnel pod from its reports (in memory; rebuilt from status after a restart). */

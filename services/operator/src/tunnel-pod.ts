@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { devLabels, interceptResource } from '@sluice/contracts';
 import type { OperatorConfig } from './config.ts';
 import { tunnelHeartbeatMs } from './config.ts';
-import type { Deployment, Intercept } from './kube-client.ts';
+import type { Deployment, Intercept } from '@sluice/kube';
 
 /** Where the tunnel pod's own /healthz, /readyz and /metrics are (OPS_PORT, as every Sluice pod). */
 export const TUNNEL_OPS_PORT = 9464;

@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { interceptResource, type InterceptSpec, type InterceptStatus } from '@sluice/contracts';
-import { KubeConfigError, KubeRequestError, type KubeConnection } from '@sluice/k8s-agent';
+import { KubeRequestError } from './errors.ts';
+import type { KubeConnection } from './kube-connection.ts';
+import { kubeCall, type KubeCallOptions } from './request.ts';
 
 export interface ObjectMeta {
   name: string;
@@ -37,15 +37,9 @@ export interface ServicePort {
 export type Service = KubeObject<{ selector?: Record<string, string>; ports?: ServicePort[]; type?: string; [k: string]: unknown }>;
 export type Deployment = KubeObject<Record<string, unknown>>;
 
-export interface ListPage<T> {
+export interface TypedListPage<T> {
   items: T[];
   metadata?: { resourceVersion?: string; continue?: string };
-}
-
-interface CallOptions {
-  query?: Record<string, string | number | undefined>;
-  body?: unknown;
-  contentType?: string;
 }
 
 /** The HTTP status a failed call was answered with (0: no answer at all). */
@@ -72,7 +66,7 @@ export const kubePaths = {
  * Anything but 2xx is a KubeRequestError with the status and the API server's message.
  */
 export interface KubeClient {
-  call<T>(method: string, path: string, opts?: CallOptions): Promise<T>;
+  call<T>(method: string, path: string, opts?: KubeCallOptions): Promise<T>;
   /** GET; undefined for 404. */
   get<T>(path: string): Promise<T | undefined>;
   /** Every item of a collection, page by page. */
@@ -82,54 +76,7 @@ export interface KubeClient {
 }
 
 export function createKubeClient(conn: KubeConnection, timeoutMs = 10_000): KubeClient {
-  const call = async <T>(method: string, path: string, opts: CallOptions = {}): Promise<T> => {
-    const cluster = conn.getCurrentCluster();
-    if (!cluster) throw new KubeConfigError('no current cluster in the kubeconfig');
-    const url = new URL(cluster.server.replace(/\/$/, '') + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const ro: RequestOptions = {};
-    await conn.applyToHTTPSOptions(ro);
-    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
-    return new Promise<T>((resolve, reject) => {
-      const req = request(
-        url,
-        {
-          method,
-          ...(ro.agent !== undefined ? { agent: ro.agent } : {}),
-          ...(ro.auth ? { auth: ro.auth } : {}),
-          headers: {
-            ...(ro.headers as Record<string, string> | undefined),
-            accept: 'application/json',
-            ...(payload ? { 'content-type': opts.contentType ?? 'application/json', 'content-length': String(payload.length) } : {}),
-          },
-          signal: AbortSignal.timeout(timeoutMs),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = text === '' ? {} : JSON.parse(text);
-            } catch {
-              body = undefined;
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300 && body !== undefined) resolve(body as T);
-            else {
-              const message = (body as { message?: unknown } | undefined)?.message;
-              reject(new KubeRequestError(method, path, status, typeof message === 'string' ? message : text.slice(0, 200)));
-            }
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-  };
+  const call = async <T>(method: string, path: string, opts: KubeCallOptions = {}): Promise<T> => (await kubeCall(conn, timeoutMs, method, path, opts)) as T;
   return {
     call,
     async get<T>(path: string) {
@@ -145,7 +92,7 @@ export function createKubeClient(conn: KubeConnection, timeoutMs = 10_000): Kube
       let resourceVersion = '';
       let token: string | undefined;
       do {
-        const page = await call<ListPage<T>>('GET', path, { query: { limit: pageSize, continue: token } });
+        const page = await call<TypedListPage<T>>('GET', path, { query: { limit: pageSize, continue: token } });
         if (!resourceVersion) resourceVersion = page.metadata?.resourceVersion ?? '';
         items.push(...(Array.isArray(page.items) ? page.items : []));
         token = page.metadata?.continue || undefined;
