@@ -91,7 +91,9 @@ describe('operator REST API (tunnel pod reports)', () => {
     const off = await status(t, 'disconnected', { reason: 'no heartbeat from the agent' });
     expect(off.status).toBe(200);
     await waitFor('the Service back on its own pods', () => (api.get('services', NS, 'checkout') as any).spec.selector.app === 'checkout');
-    expect((api.get('intercepts', NS, 'checkout') as Ic).status).toMatchObject({ phase: 'Disconnected', message: 'service checkout is back on its own pods: no heartbeat from the agent' });
+    // the Service is written first, then the Intercept's status
+    const back = await waitFor('the Intercept Disconnected', () => ((api.get('intercepts', NS, 'checkout') as Ic).status?.phase === 'Disconnected' ? (api.get('intercepts', NS, 'checkout') as Ic) : undefined));
+    expect(back.status).toMatchObject({ phase: 'Disconnected', message: 'service checkout is back on its own pods: no heartbeat from the agent' });
   });
 
   it('rejects malformed bodies with 400 and a message naming what is wrong', async () => {

@@ -5,7 +5,7 @@ import { trace, SpanKind, type Tracer } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { codecs, consumers, newId, streams, subjects, SluiceError, type ConnAssigned, type RegisterReply, type RegisterRequest } from '@sluice/contracts';
 import { onReconnect, runPullConsumer, type RunningConsumer } from '@sluice/nats';
-import { createByteTransport, splice, type ByteTransport, type TransportOptions, type TunnelSession } from '@sluice/transport';
+import { createByteTransport, splice, type ByteTransport, type TransportOptions, type TunnelEndDeps, type TunnelSession } from '@sluice/transport';
 import { contextFrom } from '@sluice/telemetry';
 import { compileRules, matchRule, type AgentConfig, type IngressRule } from './config.ts';
 import { startAddressReports, type AddressReports } from './address-report.ts';
@@ -13,14 +13,7 @@ import { RollingBytes } from './rolling-bytes.ts';
 import { AGENT_VERSION } from './version.ts';
 import { groupClaimSources, SOURCES_BUDGET_BYTES, type ClaimSourceMap } from './claim-sources.ts';
 
-export interface AgentDeps {
-  nc: NatsConnection;
-  /** Heartbeats go here when given (a connection that tunnel bytes never congest). */
-  controlNc?: NatsConnection;
-  logger: Logger;
-  tracer?: Tracer;
-  metrics?: Registry;
-  transportOptions?: TransportOptions;
+export interface AgentDeps extends TunnelEndDeps {
   /** What the heartbeat names as the agent software; default `sluice-agent/<version>`. */
   version?: string;
   /** Where the first registration's hostnames come from (`setIngress` replaces it); default all `config`. */

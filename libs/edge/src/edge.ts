@@ -5,7 +5,7 @@ import { context, trace, SpanKind, SpanStatusCode, type Span, type Tracer } from
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { codecs, newId, subjects, type RouteResult, type TransportKind } from '@sluice/contracts';
 import { ensureStreams } from '@sluice/nats';
-import { createByteTransport, splice, type ByteTransport, type TransportOptions, type TunnelSession } from '@sluice/transport';
+import { createByteTransport, splice, type ByteTransport, type TransportOptions, type TunnelEndDeps, type TunnelSession } from '@sluice/transport';
 import { HttpRequestFramer, parseClientHello, WireError, type FramerOutput, type RequestHead } from '@sluice/wire';
 import { traceHeaders, withTraceContext } from '@sluice/telemetry';
 import { errorResponse, tlsAlert } from './pages.ts';
@@ -43,15 +43,7 @@ export interface EdgeConfig {
   region?: string;
 }
 
-export interface EdgeDeps {
-  nc: NatsConnection;
-  /** Heartbeats go here when given (a connection that tunnel bytes never congest). */
-  controlNc?: NatsConnection;
-  logger: Logger;
-  tracer?: Tracer;
-  metrics?: Registry;
-  transportOptions?: TransportOptions;
-}
+export type EdgeDeps = TunnelEndDeps;
 
 export interface Edge {
   readonly edgeId: string;

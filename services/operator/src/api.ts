@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { installJsonErrors } from '@sluice/runtime';
 import swagger from '@fastify/swagger';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -96,23 +97,10 @@ export async function buildTunnelApi(handlers: TunnelApiHandlers, opts: { bodyLi
   }
   await app.register(new FastifyOtelInstrumentation({ ignorePaths: (o: { url: string }) => o.url === '/healthz' || o.url === '/readyz' }).plugin());
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
-    if (err instanceof TunnelApiError) return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
-    if (err.validation) {
-      return reply.code(400).send({ error: { code: 'SLUICE_INVALID_REQUEST', message: validationMessage(err.validationContext ?? 'request', err.validation as ValidationIssue[], err.message) } });
-    }
-    const status = err.statusCode ?? 500;
-    if (status === 415) {
-      return reply.code(415).send({ error: { code: 'SLUICE_UNSUPPORTED_MEDIA_TYPE', message: `content-type must be application/json (got ${JSON.stringify(req.headers['content-type'] ?? '')})` } });
-    }
-    if (status >= 400 && status < 500) {
-      const code = status === 413 ? 'SLUICE_BODY_TOO_LARGE' : status === 415 ? 'SLUICE_UNSUPPORTED_MEDIA_TYPE' : 'SLUICE_INVALID_REQUEST';
-      return reply.code(status).send({ error: { code, message: err.message } });
-    }
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'SLUICE_INTERNAL', message: 'internal error; it was logged' } });
+  installJsonErrors(app, {
+    known: (err) => (err instanceof TunnelApiError ? { status: err.status, code: err.code, message: err.message } : undefined),
+    validationMessage: (context, err) => validationMessage(context, err.validation as ValidationIssue[], err.message),
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'SLUICE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
   await app.register(swagger, {
     openapi: {

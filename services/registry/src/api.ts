@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { installJsonErrors } from '@sluice/runtime';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -105,20 +106,9 @@ export async function buildApi(core: RegistryCore, opts: ApiOptions, logger: Log
   // a SERVER span per request (continuing a caller's traceparent); no-op when tracing is off
   await app.register(new FastifyOtelInstrumentation({ ignorePaths: (o: { url: string }) => o.url === '/healthz' }).plugin());
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
-    if (err instanceof RegistryError) return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
-    if (err.validation) {
-      return reply.code(400).send({ error: { code: 'SLUICE_INVALID_REQUEST', message: `${err.validationContext ?? 'request'}${err.message.replace(/^(body|params|querystring|headers)/, '')}` } });
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const code = status === 429 ? 'SLUICE_RATE_LIMITED' : status === 413 ? 'SLUICE_BODY_TOO_LARGE' : status === 415 ? 'SLUICE_UNSUPPORTED_MEDIA_TYPE' : 'SLUICE_INVALID_REQUEST';
-      return reply.code(status).send({ error: { code, message: err.message } });
-    }
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'SLUICE_INTERNAL', message: 'internal error; it was logged' } });
+  installJsonErrors(app, {
+    known: (err) => (err instanceof RegistryError ? { status: err.status, code: err.code, message: err.message } : undefined),
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'SLUICE_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
   await app.register(swagger, {
     openapi: {
