@@ -8,6 +8,8 @@ export const gatewayUsage = `  sluice gateway credentials --out DIR        NATS 
 
 /** The services of k8s/gateway that connect to NATS, each with its own credentials. */
 export const GATEWAY_SERVICES = ['registry', 'router', 'edge', 'ddns'] as const;
+/** Developer mode's (k8s/operator): the operator, and the tunnel pods it runs (they play edge). */
+export const DEV_MODE_SERVICES = ['operator', 'tunnel'] as const;
 
 /** Where k8s/gateway's nats StatefulSet keeps account JWTs (on its JetStream volume). */
 export const K8S_RESOLVER_DIR = '/data/jwt';
@@ -19,8 +21,8 @@ export interface GatewayCredentialFiles {
   trustFile: string;
   /** System-account credentials: the registry pushes revocations with them. */
   systemCreds: string;
-  /** `<service>.creds` for each of GATEWAY_SERVICES. */
-  services: Record<(typeof GATEWAY_SERVICES)[number], string>;
+  /** `<service>.creds` for each of GATEWAY_SERVICES and DEV_MODE_SERVICES. */
+  services: Record<(typeof GATEWAY_SERVICES)[number] | (typeof DEV_MODE_SERVICES)[number], string>;
   /** Whether the keys were created now (false: an existing trust.json in the directory was used). */
   created: boolean;
 }
@@ -42,7 +44,7 @@ export async function writeGatewayCredentials(dir: string, resolverDir = K8S_RES
     return p;
   };
   const services = {} as GatewayCredentialFiles['services'];
-  for (const s of GATEWAY_SERVICES) services[s] = write(`${s}.creds`, await issueServiceCreds(trust, `sluice-${s}`));
+  for (const s of [...GATEWAY_SERVICES, ...DEV_MODE_SERVICES]) services[s] = write(`${s}.creds`, await issueServiceCreds(trust, `sluice-${s}`));
   return {
     natsAuthConf: write('nats-auth.conf', natsServerAuthConfig(trust, { resolverDir })),
     trustFile,
@@ -69,7 +71,10 @@ export async function runGatewayCommand(args: string[], flags: { out?: string | 
       `Create the Secrets k8s/gateway mounts, then apply it:\n\n` +
       `kubectl -n sluice create secret generic sluice-nats-operator --from-file=${f.natsAuthConf}\n` +
       `kubectl -n sluice create secret generic sluice-service-creds ${creds}\n` +
-      `kubectl -n sluice create secret generic sluice-registry-trust --from-file=${f.trustFile} --from-file=${f.systemCreds}\n`,
+      `kubectl -n sluice create secret generic sluice-registry-trust --from-file=${f.trustFile} --from-file=${f.systemCreds}\n` +
+      `\nDeveloper mode (k8s/operator; one tunnel Secret per served namespace, here shop):\n\n` +
+      `kubectl -n sluice-dev create secret generic sluice-operator-nats --from-file=nats-creds=${f.services.operator}\n` +
+      `kubectl -n shop create secret generic sluice-tunnel-nats --from-file=nats-creds=${f.services.tunnel}\n`,
   );
   return 0;
 }
