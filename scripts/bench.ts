@@ -47,10 +47,22 @@ if (onlyAt !== -1) {
   process.exit(await runOnlyCluster(process.argv.slice(2).filter((_, i) => i !== onlyAt - 2 && i !== onlyAt - 1)));
 }
 
-/** `--only cluster` with the usual options (--transport, --scenarios bulk,keepalive, --runs, --duration, --bulk-mib, --quick, --json). */
+/**
+ * `--only cluster` with the usual options (--transport, --scenarios bulk,keepalive, --runs,
+ * --duration, --bulk-mib, --quick, --json) and `--data-replicas N`: the cluster's data stream
+ * with N replicas (the router's ROUTER_DATA_REPLICAS) instead of the gateway's default.
+ */
 async function runOnlyCluster(argv: string[]): Promise<number> {
   let clusterOpts: BenchOptions | null;
+  let dataReplicas: number | undefined;
   try {
+    const at = argv.indexOf('--data-replicas');
+    if (at !== -1) {
+      const raw = argv[at + 1] ?? '';
+      dataReplicas = /^[1-5]$/.test(raw) ? Number(raw) : Number.NaN;
+      if (Number.isNaN(dataReplicas)) throw new BenchError('SLUICE_BENCH_BAD_ARGS', `--data-replicas must be 1..5, got ${JSON.stringify(raw)}`);
+      argv = argv.filter((_, i) => i !== at && i !== at + 1);
+    }
     clusterOpts = parseBenchOptions(argv);
   } catch (err) {
     process.stderr.write(`[bench] ${(err as Error).message}\n\n${USAGE}`);
@@ -67,7 +79,7 @@ async function runOnlyCluster(argv: string[]): Promise<number> {
   const t0 = performance.now();
   try {
     const wrkPath = clusterOpts.scenarios.has('keepalive_rps') ? requireWrk() : undefined;
-    const report = await runClusterBench({ opts: clusterOpts, wrk: wrkPath, signal: aborter.signal, progress: say });
+    const report = await runClusterBench({ opts: clusterOpts, wrk: wrkPath, signal: aborter.signal, progress: say, ...(dataReplicas !== undefined ? { dataReplicas } : {}) });
     process.stderr.write(`\n${renderClusterTable(report.scenarios)}\n`);
     process.stderr.write('each figure is the median of the runs listed; cluster = edge, router and agent on different servers of three; MB = 10^6 bytes\n');
     if (report.notes.length > 0) process.stderr.write(`\nnotes:\n${report.notes.map((n) => `  ${n}`).join('\n')}\n`);

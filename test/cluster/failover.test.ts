@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { patternDigest, startNatsCluster, type NatsClusterHandle } from '@sluice/testing';
+import { patternDigest, startNatsCluster, type AssetLeader, type NatsClusterHandle } from '@sluice/testing';
 import { get } from '../support/http.ts';
 import { startClusterGateway, DEMO_HOST, type ClusterGateway } from './support/gateway.ts';
 import { download, waitFor, type RunningDownload, type Transfer } from './support/transfer.ts';
@@ -7,17 +7,40 @@ import { download, waitFor, type RunningDownload, type Transfer } from './suppor
 const MiB = 1024 * 1024;
 
 /**
- * Issue 10 asks for new connections within 10 s of losing a server; this bound is looser, on
- * purpose and for now. nats-server's Raft waits 4-9 s (fixed in server/raft.go) before it elects
- * a new leader for each stream and consumer the dead server led; then the clients must notice. As
- * libs/nats/src/consumer.ts stands, the router's pull consumer notices a lost consumer leader only
- * after two missed idle heartbeats (2 x 2.5 s) and then asks with the 5 s JetStream API timeout,
- * and the jetstream transport resends a frame lost mid-election only at its next backed-off
- * retransmit (2, 4, 8 s). Measured 0.1 s (the dead server led nothing needed) to 15 s; with a
- * 1 s idle heartbeat, 2 s API timeouts and no account-info probe in consumer.ts, 0.1-7 s (core)
- * and 10-11 s (jetstream, the resend backoff). Lower this to 10 s once those changes are in.
+ * Issue 10: new connections work again within 10 s of losing a server. What that time is made of
+ * (see the `failover` line each run prints): nats-server's Raft elects a new leader for each
+ * stream and consumer the dead server led 4-9 s after it last heard from it (fixed in 2.9's
+ * server/raft.go), and nothing is stored or delivered through those until then; each waiting
+ * pull died with its leader, and libs/nats re-issues it within about a second of the new leader
+ * (runPullConsumer). The agent's own reconnect takes milliseconds.
  */
-const NEW_CONNECTIONS_WITHIN_MS = 20_000;
+const NEW_CONNECTIONS_WITHIN_MS = 10_000;
+
+/**
+ * Watches the replicated streams and consumers `killed` led until each has a new leader (for 15 s
+ * at most); `done()` says after how many ms (from `since`) each had one, -1 for one still without.
+ * (Single-replica ones, like the ordered consumers behind KV watchers, die with their server.)
+ */
+function watchElections(cluster: NatsClusterHandle, before: Map<string, AssetLeader>, killed: string, since: number): { done(): Promise<Record<string, number>> } {
+  const led = [...before].filter(([, a]) => a.leader === killed && a.replicas > 1).map(([asset]) => asset);
+  const elected: Record<string, number> = Object.fromEntries(led.map((a) => [a, -1]));
+  const loop = (async () => {
+    while (Date.now() - since < 15_000 && Object.values(elected).some((ms) => ms < 0)) {
+      const now = await cluster.leaders().catch(() => new Map<string, AssetLeader>());
+      for (const asset of led) {
+        const leader = now.get(asset)?.leader;
+        if (elected[asset]! < 0 && leader !== undefined && leader !== killed) elected[asset] = Date.now() - since;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    async done() {
+      await loop;
+      return elected;
+    },
+  };
+}
 
 /**
  * Opens a new connection every 250 ms (each waits as long as the edge lets it) until one answers
@@ -56,6 +79,7 @@ for (const transport of ['core', 'jetstream'] as const) {
     let port: number;
     let inFlight: RunningDownload;
     let killedAt = 0;
+    let elections: ReturnType<typeof watchElections> | undefined;
     beforeAll(async () => {
       cluster = await startNatsCluster({ size: 3, name });
       const [a, b, c] = cluster.urls as [string, string, string];
@@ -71,16 +95,26 @@ for (const transport of ['core', 'jetstream'] as const) {
       expect(await cluster.whereIs('sluice-agent')).toBe(`${name}-2`);
       inFlight = download(port, DEMO_HOST, n, 51);
       await waitFor(() => inFlight.got() > 8 * MiB, 20_000, 'first 8 MiB of the download');
+      const before = await cluster.leaders();
       killedAt = Date.now();
       await cluster.kill(2);
+      elections = watchElections(cluster, before, `${name}-2`, killedAt);
       // the other servers' URLs come from the cluster's INFO
       await waitFor(async () => (await cluster.whereIs('sluice-agent')) !== undefined, 5_000, 'agent reconnected');
       expect(await cluster.whereIs('sluice-agent')).toMatch(new RegExp(`^${name}-[01]$`));
     });
 
     it(`new connections work again within ${NEW_CONNECTIONS_WITHIN_MS / 1000} s`, async () => {
-      const ms = await firstNewConnectionOk(port, killedAt, NEW_CONNECTIONS_WITHIN_MS);
-      console.log(JSON.stringify({ transport, newConnectionsAfterMs: ms }));
+      let ms = -1;
+      try {
+        ms = await firstNewConnectionOk(port, killedAt, NEW_CONNECTIONS_WITHIN_MS);
+      } finally {
+        // which leaders the dead server took with it, and when each was elected again
+        const electedAfterMs = await elections?.done();
+        console.log(JSON.stringify({ failover: transport, newConnectionsAfterMs: ms, electedAfterMs }));
+      }
+      // a probe sent in time may be answered later: the answer is what counts
+      expect(ms).toBeLessThanOrEqual(NEW_CONNECTIONS_WITHIN_MS);
     }, 30_000);
 
     if (transport === 'jetstream') {

@@ -102,6 +102,21 @@ describe('streams and buckets on a three-server cluster', () => {
     expect(log.entries()).toContainEqual(expect.objectContaining({ msg: expect.stringMatching(/more replicas/), stream: streams.ctrl.name, replicas: 3, wanted: 2 }));
   });
 
+  it("sets the data stream to the router's choice of replicas, up or down, and no other process undoes it", async () => {
+    const log = captureLogger();
+    // the router with ROUTER_DATA_REPLICAS=1: cheaper bytes, one copy
+    await ensureStreams(nc, { logger: log.logger, dataReplicas: 1 });
+    await eventually(async () => expect(await replicasOf(jsm, streams.data.name)).toMatchObject({ replicas: 1, peers: 1 }), 10_000);
+    expect(log.entries()).toContainEqual(expect.objectContaining({ msg: 'stream replicas set', stream: streams.data.name, from: 3, to: 1 }));
+    // a service without the setting (registry, edge) neither raises it nor touches the control stream
+    await ensureStreams(nc, { logger: log.logger });
+    expect(await replicasOf(jsm, streams.data.name)).toMatchObject({ replicas: 1 });
+    expect(await replicasOf(jsm, streams.ctrl.name)).toMatchObject({ replicas: 3 });
+    // and back to three
+    await ensureStreams(nc, { logger: log.logger, dataReplicas: 3 });
+    await eventually(async () => expect(await replicasOf(jsm, streams.data.name)).toMatchObject({ replicas: 3, peers: 3 }), 10_000);
+  });
+
   it('loses no route record when any one server is killed', async () => {
     // only the bucket here: each restart waits until every stream on the server is current again
     for (const name of [streams.ctrl.name, streams.data.name]) await jsm.streams.delete(name);

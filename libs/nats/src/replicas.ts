@@ -48,6 +48,25 @@ export async function raiseReplicas(jsm: JetStreamManager, info: StreamInfo, wan
   }
 }
 
+/**
+ * Sets an existing stream's replicas to exactly `want`, up or down: an explicit choice (the data
+ * stream's `dataReplicas`), unlike `raiseReplicas`. A failure is logged, not thrown: the stream
+ * works as it is.
+ */
+export async function setReplicas(jsm: JetStreamManager, info: StreamInfo, want: number, logger?: Logger): Promise<StreamInfo> {
+  const name = info.config.name;
+  const have = info.config.num_replicas || 1;
+  if (have === want) return info;
+  try {
+    const updated = await jsm.streams.update(name, { ...info.config, num_replicas: want });
+    logger?.info({ stream: name, from: have, to: want }, 'stream replicas set');
+    return updated;
+  } catch (err) {
+    logger?.warn({ err, stream: name, replicas: have, wanted: want }, 'could not set stream replicas; left as they are');
+    return info;
+  }
+}
+
 /** nats-server's answers when it cannot place that many replicas. */
 const UNPLACEABLE = new Set([
   10005, // no suitable peers for placement

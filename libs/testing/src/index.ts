@@ -17,6 +17,6 @@ export type { DnsServerHandle } from './dns-servers.ts';
 export { startTestDns } from './test-dns.ts';
 export type { TestDns, TestDnsRecord } from './test-dns.ts';
 export { startNatsCluster, startSupercluster, NatsClusterError } from './nats-cluster.ts';
-export type { StartNatsClusterOptions, StartSuperclusterOptions, NatsClusterHandle, NatsClusterMember, SuperclusterHandle } from './nats-cluster.ts';
+export type { StartNatsClusterOptions, StartSuperclusterOptions, NatsClusterHandle, NatsClusterMember, SuperclusterHandle, AssetLeader } from './nats-cluster.ts';
 export { startAuthNats } from './nats-auth.ts';
 export type { AuthNats, StartAuthNatsOptions, CredsFile } from './nats-auth.ts';

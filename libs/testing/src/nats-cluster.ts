@@ -54,9 +54,21 @@ export interface NatsClusterHandle {
   monitor<T = Record<string, unknown>>(i: number, path: string): Promise<T>;
   /** Name of the member a client connection with this name is on, per `/connz`; undefined if none. */
   whereIs(connectionName: string): Promise<string | undefined>;
+  /**
+   * The leader of every JetStream stream (key `<stream>`) and consumer (`<stream>/<consumer>`) of
+   * every account, as the running members report them (`/jsz`): a member name, or undefined while
+   * one is being elected, and how many servers hold a replica. A single-replica asset dies with its
+   * server (no other member reports it any more). For watching a fail-over happen.
+   */
+  leaders(): Promise<Map<string, AssetLeader>>;
   /** Waits until every running member is healthy and they agree on a JetStream meta leader. */
   waitForJetStream(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface AssetLeader {
+  leader: string | undefined;
+  replicas: number;
 }
 
 export interface SuperclusterHandle {
@@ -219,6 +231,42 @@ interface JszReply {
   meta_cluster?: { leader?: string; cluster_size?: number };
 }
 
+interface JszCluster {
+  leader?: string;
+  /** The other servers of the asset's Raft group (absent for a single replica). */
+  replicas?: unknown[];
+}
+
+interface JszAssetsReply {
+  account_details?: Array<{
+    stream_detail?: Array<{ name: string; cluster?: JszCluster; consumer_detail?: Array<{ name: string; cluster?: JszCluster }> }>;
+  }>;
+}
+
+/** Every member's view merged: an asset has a leader when a running member names one. */
+async function assetLeaders(members: readonly Member[]): Promise<Map<string, AssetLeader>> {
+  const out = new Map<string, AssetLeader>();
+  const note = (key: string, cluster: JszCluster | undefined): void => {
+    const leader = cluster?.leader || undefined;
+    const replicas = 1 + (cluster?.replicas?.length ?? 0);
+    const seen = out.get(key);
+    if (!seen) out.set(key, { leader, replicas });
+    else out.set(key, { leader: seen.leader ?? leader, replicas: Math.max(seen.replicas, replicas) });
+  };
+  const views = await Promise.all(
+    members.filter((m) => m.running).map((m) => getJson<JszAssetsReply>(m.monitorPort, '/jsz?accounts=true&streams=true&consumers=true').catch(() => undefined)),
+  );
+  for (const view of views) {
+    for (const account of view?.account_details ?? []) {
+      for (const stream of account.stream_detail ?? []) {
+        note(stream.name, stream.cluster);
+        for (const c of stream.consumer_detail ?? []) note(`${stream.name}/${c.name}`, c.cluster);
+      }
+    }
+  }
+  return out;
+}
+
 /** Why member `m` is not ready yet, or null when it is healthy and knows the meta leader. */
 async function notReady(m: Member, expectedMeta: number): Promise<string | null> {
   if (!isAlive(m.handle.pid)) {
@@ -327,6 +375,7 @@ function clusterHandle(name: string, members: Member[], everyone: () => readonly
       }
       return undefined;
     },
+    leaders: () => assetLeaders(members),
     waitForJetStream,
     async stop() {
       await Promise.all(members.map((m) => m.stop()));

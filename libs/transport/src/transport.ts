@@ -48,7 +48,15 @@ export interface TransportDeps {
   logger: Logger;
 }
 
-const DEFAULTS = { windowBytes: 4 * 1024 * 1024, chunkBytes: 32 * 1024, rtoMs: 2_000, lingerMs: 15_000, maxInflightBytes: 32 * 1024 * 1024 };
+const DEFAULTS = { windowBytes: 4 * 1024 * 1024, chunkBytes: 32 * 1024, rtoMs: 1_000, lingerMs: 15_000, maxInflightBytes: 32 * 1024 * 1024 };
+/**
+ * A resend that brought no acknowledgement waits twice as long before the next, and no longer:
+ * frames published while the stream had no leader (4-9 s of Raft election after its server died)
+ * are gone, and the stream takes them again as soon as it has one. A longer backoff (it was up to
+ * 16 s) left a transfer idle for that long after the cluster had recovered; what a resend costs is
+ * bounded by the process's in-flight pool and ends with the first acknowledgement.
+ */
+const MAX_RTO_BACKOFF = 1;
 const EARLY_MAX_FRAMES = 256;
 const EARLY_TTL_MS = 10_000;
 
@@ -123,7 +131,7 @@ export function createByteTransport(
       for (const s of sessions.values()) {
         if (s.hasUnacked && now - s.lastAckProgress > opts.rtoMs * 2 ** s.rtoBackoff) {
           s.retransmit();
-          s.rtoBackoff = Math.min(s.rtoBackoff + 1, 3);
+          s.rtoBackoff = Math.min(s.rtoBackoff + 1, MAX_RTO_BACKOFF);
         }
       }
       for (const [id, l] of lingering) {

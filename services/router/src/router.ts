@@ -10,7 +10,7 @@ import {
   type RouteResult,
   type TransportKind,
 } from '@sluice/contracts';
-import { openRoutesBucket, runPullConsumer, ensureStreams, type RunningConsumer } from '@sluice/nats';
+import { openRoutesBucket, runPullConsumer, ensureStreams, onDisconnect, onReconnect, type RunningConsumer } from '@sluice/nats';
 import { contextFrom, traceHeaders } from '@sluice/telemetry';
 import { trace, type Tracer, SpanKind } from '@opentelemetry/api';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -18,6 +18,12 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export interface RouterConfig {
   /** An agent silent for this long stops receiving connections. */
   heartbeatTimeoutMs?: number;
+  /**
+   * Replicas of the jetstream transport's data stream, set on it at start and after every
+   * reconnect; by default the gateway's (as many as the control stream). See `dataReplicas` in
+   * @sluice/nats's ensureStreams for what one and three cost and keep.
+   */
+  dataReplicas?: number;
 }
 
 export interface RouterDeps {
@@ -51,6 +57,7 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
   const { nc, logger } = deps;
   const tracer = deps.tracer ?? trace.getTracer('sluice-router');
   const timeoutMs = config.heartbeatTimeoutMs ?? 1200;
+  const streamOptions = { logger, ...(config.dataReplicas !== undefined ? { dataReplicas: config.dataReplicas } : {}) };
   const routes = new Map<string, Set<string>>(); // hostname (maybe *.x) → agent ids
   const routeKeys = new Map<string, { hostname: string; agentId: string }>();
   const agents = new Map<string, AgentState>();
@@ -164,7 +171,7 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
 
   return {
     async start() {
-      await ensureStreams(nc, { logger });
+      await ensureStreams(nc, streamOptions);
       kv = await openRoutesBucket(nc, { logger });
       const watcher = await kv.watch({ key: '>' });
       watchStop = () => watcher.stop();
@@ -227,6 +234,22 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
           },
         }),
       );
+      // While this router has no server, no heartbeat can reach it: that says nothing about the
+      // agents and edges, so it judges no one, and gives everyone a full timeout once it is back.
+      let connected = true;
+      onDisconnect(nc, () => {
+        connected = false;
+      });
+      onReconnect(nc, () => {
+        connected = true;
+        const now = Date.now();
+        for (const a of agents.values()) a.lastSeen = now;
+        for (const id of edges.keys()) edges.set(id, now);
+        // a process without the setting may have re-created the data stream with the default
+        if (config.dataReplicas !== undefined) {
+          void ensureStreams(nc, streamOptions).catch((err: unknown) => logger.warn({ err }, 'could not apply the data stream replicas after reconnect'));
+        }
+      });
       let lastSweep = Date.now();
       sweep = setInterval(() => {
         const now = Date.now();
@@ -234,7 +257,7 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
         // judge no one on a stale view, sweep again next round
         const stalled = now - lastSweep > 400;
         lastSweep = now;
-        if (stalled) return;
+        if (stalled || !connected) return;
         for (const [id, a] of agents) if (now - a.lastSeen > timeoutMs) markOffline(id, 'heartbeat_timeout');
         for (const [id, seen] of edges) {
           if (now - seen <= timeoutMs) continue;
@@ -246,7 +269,7 @@ export function createRouter(config: RouterConfig, deps: RouterDeps): Router {
       }, 100);
       consumer = await runPullConsumer(
         nc,
-        { stream: streams.ctrl.name, durable: 'router', filterSubject: subjects.connOpenedAll, maxMessages: 256 },
+        { stream: streams.ctrl.name, durable: 'router', filterSubject: subjects.connOpenedAll, maxMessages: 256, streams: streamOptions },
         (m) => onOpened(m.subject, m.data, m.headers),
         logger,
       );
