@@ -337,7 +337,13 @@ async function intercept(service: string, namespace: string, values: InterceptFl
     let phase = '';
     let stop: { why: 'signal' | 'gone' | 'lost'; detail: string } | undefined;
     void io.interrupted.then((sig) => (stop ??= { why: 'signal', detail: sig }));
-    void lost.then((why) => (stop ??= { why: 'lost', detail: why }));
+    // `sluice dev leave` deletes the intercept and then this agent (revoking its credentials): the
+    // connection may close before the next look at the intercept, so look before blaming a takeover
+    void lost.then(async (why) => {
+      const cur = await kube.get<Intercept>(kubePaths.intercept(namespace, service)).catch(() => 'unreachable' as const);
+      if (cur === undefined || (cur !== 'unreachable' && cur.metadata.deletionTimestamp)) stop ??= { why: 'gone', detail: 'the intercept was deleted (sluice dev leave?)' };
+      else stop ??= { why: 'lost', detail: why };
+    });
     while (!stop) {
       const cur = await kube.get<Intercept>(kubePaths.intercept(namespace, service)).catch(() => 'unreachable' as const);
       if (cur === undefined) stop ??= { why: 'gone', detail: 'the intercept was deleted (sluice dev leave?)' };
@@ -353,7 +359,7 @@ async function intercept(service: string, namespace: string, values: InterceptFl
           return 1;
         }
       }
-      await Promise.race([new Promise((r) => setTimeout(r, 500)), io.interrupted, lost]);
+      await Promise.race([new Promise((r) => setTimeout(r, 500)), io.interrupted]);
     }
     const s = stop as { why: 'signal' | 'gone' | 'lost'; detail: string };
     if (s.why !== 'signal') io.err(`sluice dev intercept: ${s.detail}\n`);
