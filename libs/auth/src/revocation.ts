@@ -1,4 +1,4 @@
-import { encodeAccount } from '@nats-io/jwt';
+import { decode, encodeAccount } from '@nats-io/jwt';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ClaimsUpdateError } from './errors.ts';
 import { appAccountClaims, keyPairOf, type Trust } from './trust.ts';
@@ -13,8 +13,20 @@ const CLAIMS_UPDATE = '$SYS.REQ.CLAIMS.UPDATE';
  */
 export async function accountJwtWithRevocations(trust: Trust, revoked: Readonly<Record<string, number>>): Promise<string> {
   const account = keyPairOf(trust.account);
-  return encodeAccount(trust.account.name, account, appAccountClaims({ ...revoked }), { signer: keyPairOf(trust.operator) });
+  // nats-server keeps the account JWT with the later `iat` (whole seconds) and lets an equal one
+  // replace it: a revocation issued in the same second as the original (the one the server config
+  // preloads at every start) or as the previous update could be undone by a restart. So each JWT
+  // here is issued at least a second after both.
+  const floor = Math.max(decode(trust.account.jwt).iat, lastIssuedAt.get(trust.account.publicKey) ?? 0) + 1;
+  const wait = floor * 1000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const jwt = await encodeAccount(trust.account.name, account, appAccountClaims({ ...revoked }), { signer: keyPairOf(trust.operator) });
+  lastIssuedAt.set(trust.account.publicKey, decode(jwt).iat);
+  return jwt;
 }
+
+/** The `iat` of the last account JWT issued here, per account public key. */
+const lastIssuedAt = new Map<string, number>();
 
 interface ClaimsUpdateReply {
   data?: { code?: number; account?: string; message?: string };

@@ -276,3 +276,19 @@ describe('per-agent credentials on nats-server', () => {
     await again.close();
   });
 });
+
+describe('revocations issued right after the trust', () => {
+  it('survive a server restart (the preloaded original JWT must not win a same-second tie)', async () => {
+    const auth = await startAuthNats();
+    try {
+      const c = await auth.agentCreds('early');
+      // at once: without care, in the second the account JWT was made
+      await auth.revoke(c.userPublicKey);
+      await expect(auth.connect(c.creds)).rejects.toBeInstanceOf(AuthorizationError);
+      await auth.nats.restart();
+      await expect(auth.connect(c.creds)).rejects.toBeInstanceOf(AuthorizationError);
+    } finally {
+      await auth.stop();
+    }
+  });
+});
