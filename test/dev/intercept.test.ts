@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -219,6 +220,37 @@ describe('developer mode: sluice dev intercept, end to end', () => {
       await gw.call(bobToken, 'DELETE', '/v1/agents/dev-cart-shop');
     }
     expect(await request('/after-bob')).toBe('laptop: /after-bob');
+  });
+
+  it('the intercept’s route name reached through a public edge never gets to the laptop: its agent takes only tunnel pods’ connections', async () => {
+    const hostname = intercepted()!.spec!.hostname as string;
+    let laptopConnections = 0;
+    const count = (): void => void laptopConnections++;
+    laptop.on('connection', count);
+    const edge = await spawnService('public-edge', 'services/edge/src/main.ts', {
+      NATS_URL: gw.natsUrl,
+      NATS_CREDS: await gw.auth.serviceCredsFile('public-edge'),
+      EDGE_HTTP_PORT: String(await freePort()),
+      EDGE_TLS_PORT: String(await freePort()),
+      OPS_PORT: '0',
+    });
+    try {
+      // a TLS ClientHello naming the route: the edge routes it by SNI, the developer's agent refuses it
+      const closed = await new Promise<string>((resolve) => {
+        const s = tlsConnect({ host: '127.0.0.1', port: Number(edge.ready.tls), servername: hostname, rejectUnauthorized: false });
+        s.on('error', (e) => resolve(`error: ${e.message}`));
+        s.on('close', () => resolve('closed'));
+        s.setTimeout(15_000, () => s.destroy(new Error('no answer')));
+      });
+      expect(closed).not.toMatch(/no answer/);
+      expect(laptopConnections).toBe(0);
+      // the tunnel pod's connections still do
+      expect(await request('/still-mine')).toBe('laptop: /still-mine');
+      expect(laptopConnections).toBeGreaterThan(0);
+    } finally {
+      laptop.off('connection', count);
+      await edge.stop(10_000);
+    }
   });
 
   it('the operator restarted (killed) mid-intercept loses nothing: the Service stays on the tunnel, the original selector is kept', async () => {

@@ -14,6 +14,8 @@ import { AGENT_VERSION } from './version.ts';
 import { groupClaimSources, SOURCES_BUDGET_BYTES, type ClaimSourceMap } from './claim-sources.ts';
 
 export interface AgentDeps extends TunnelEndDeps {
+  /** Takes a connection only when this says yes to its edge's id (developer mode: tunnel pods only). */
+  acceptEdge?: (edgeId: string) => boolean;
   /** What the heartbeat names as the agent software; default `sluice-agent/<version>`. */
   version?: string;
   /** Where the first registration's hostnames come from (`setIngress` replaces it); default all `config`. */
@@ -150,6 +152,14 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       metrics?.connections.inc({ proto: ev.proto, outcome: 'draining' });
       span.end();
       session.destroy(new Error('agent is stopping'));
+      return;
+    }
+    if (deps.acceptEdge && !deps.acceptEdge(ev.edgeId)) {
+      logger.warn({ connId: ev.connId, host: ev.host, edgeId: ev.edgeId }, 'connection from an edge this agent does not take: refused');
+      span.setAttribute('sluice.error', 'edge_refused');
+      metrics?.connections.inc({ proto: ev.proto, outcome: 'edge_refused' });
+      span.end();
+      session.destroy(new Error(`connections from edge ${ev.edgeId} are not taken here`));
       return;
     }
     const rule = matchRule(rules, ev.host, ev.proto);

@@ -47,6 +47,13 @@ export const devAnnotations = {
 /** Keeps a deleted Intercept until the operator has given its Service back to its own pods. */
 export const INTERCEPT_FINALIZER = 'sluice.dev/restore-service';
 
+/**
+ * Tunnel pods run their edge with an id that starts with this; the developer's agent takes
+ * connections only from such edges, so an intercept's route name reached through a public edge
+ * (someone who learnt it) never gets to the laptop.
+ */
+export const TUNNEL_EDGE_PREFIX = 'tun-';
+
 /** A Kubernetes object name that is also a DNS label (Services, namespaces). */
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
 /** A Service name (DNS-1035: starts with a letter). */

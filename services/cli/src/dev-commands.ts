@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '@sluice/nats';
 import { createLogger } from '@sluice/telemetry';
-import { SERVICE_NAME_PATTERN, DNS_LABEL_PATTERN, SluiceError, agentInboxPrefix, devCodecs, interceptResource, newId, type InterceptSpec } from '@sluice/contracts';
+import { SERVICE_NAME_PATTERN, DNS_LABEL_PATTERN, SluiceError, agentInboxPrefix, devCodecs, interceptResource, newId, TUNNEL_EDGE_PREFIX, type InterceptSpec } from '@sluice/contracts';
 import { createAgent, parseAgentConfig, type Agent } from '@sluice/agent';
 import { createKubeClient, kubePaths, kubeStatusOf, loadKubeConnection, type Intercept, type KubeClient, type Service } from '@sluice/kube';
 import { ApiClient, ApiError, readLogin } from './api-client.ts';
@@ -325,7 +325,8 @@ async function intercept(service: string, namespace: string, values: InterceptFl
     nc = await connectNats({ servers: natsUrl, name: 'sluice-dev', ...auth }, logger);
     controlNc = await connectNats({ servers: natsUrl, name: 'sluice-dev-control', ...auth }, logger);
     // the bytes are carried untouched: `tls` is the agent's opaque-bytes kind (no HTTP is parsed)
-    agent = createAgent(config, { nc, controlNc, logger });
+    // only its tunnel pod's connections: the route name reached through a public edge is refused
+    agent = createAgent(config, { nc, controlNc, logger, acceptEdge: (edgeId) => edgeId.startsWith(TUNNEL_EDGE_PREFIX) });
     const reply = await agent.start();
     const refused = reply.refused.find((r) => r.hostname === hostname);
     if (refused) throw new DevError('SLUICE_HOSTNAME_REFUSED', `the registry refused the intercept's route ${hostname}: ${refused.reason}`);

@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Tracer } from '@opentelemetry/api';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { codecs, subjects, type TunnelState } from '@sluice/contracts';
+import { codecs, newId, subjects, TUNNEL_EDGE_PREFIX, type TunnelState } from '@sluice/contracts';
 import { createEdge, type Edge } from '@sluice/edge';
 import { createReporter, type Reporter } from './reporter.ts';
 import type { TunnelConfig } from './config.ts';
@@ -38,7 +38,7 @@ export function createTunnel(config: TunnelConfig, deps: TunnelDeps): Tunnel {
   const { nc, logger } = deps;
   const hbNc = deps.controlNc ?? nc;
   const edge: Edge = createEdge(
-    { host: config.listenHost, tcp: [{ port: config.listenPort, hostname: config.hostname }], graceMs: config.graceMs },
+    { edgeId: `${TUNNEL_EDGE_PREFIX}${newId(8)}`, host: config.listenHost, tcp: [{ port: config.listenPort, hostname: config.hostname }], graceMs: config.graceMs },
     { nc, ...(deps.controlNc ? { controlNc: deps.controlNc } : {}), logger, ...(deps.tracer ? { tracer: deps.tracer } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}) },
   );
   const reporter: Reporter = createReporter(
