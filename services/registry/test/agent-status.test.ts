@@ -10,6 +10,7 @@ import { codecs, dnsCodecs, dnsStream, dnsSubjects, MAX_AGENT_HOSTNAMES, subject
 import { AGENT_VERSION, createAgent, groupClaimSources, parseAgentConfig, RollingBytes, type ClaimSource } from '@sluice/agent';
 import { createRegistry, parseRegistryConfig, type Registry } from '../src/index.ts';
 import { recordCodecs, type AgentRecord } from '../src/records.ts';
+import { restClient } from './support/rest.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG_LEVEL ?? 'silent' });
 const ZONE = 'sluice.test';
@@ -20,15 +21,7 @@ let dns: TestDns;
 let registry: Registry;
 let base: string;
 
-async function api(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const api = restClient(() => base);
 
 async function newUser(name: string): Promise<string> {
   const r = await api('POST', '/v1/users', registry.bootstrapToken!, { name });

@@ -7,6 +7,7 @@ import { codecs, subjects } from '@sluice/contracts';
 import { openRoutesBucket } from '@sluice/nats';
 import { createRegistry, parseRegistryConfig, type Registry } from '../src/index.ts';
 import { claimHost, openRegistryBucket, Store } from '../src/store.ts';
+import { restClient } from './support/rest.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG_LEVEL ?? 'silent' });
 const ZONE = 'sluice.test';
@@ -28,21 +29,7 @@ async function startRegistry(extra: Record<string, unknown> = {}): Promise<Regis
   return r;
 }
 
-async function api(method: string, path: string, token: string | undefined, body?: unknown, raw?: string): Promise<{ status: number; json: any }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = text;
-  }
-  return { status: res.status, json };
-}
+const api = restClient(() => base);
 
 async function newUser(name: string): Promise<string> {
   const r = await api('POST', '/v1/users', admin, { name });

@@ -5,6 +5,7 @@ import { startNats, startTestDns, type NatsServerHandle, type TestDns } from '@s
 import { codecs, subjects, MAX_AGENT_HOSTNAMES, MAX_REPLY_URLS } from '@sluice/contracts';
 import { openRoutesBucket } from '@sluice/nats';
 import { createRegistry, parseRegistryConfig, type Registry } from '../src/index.ts';
+import { restClient } from './support/rest.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG_LEVEL ?? 'silent' });
 const ZONE = 'sluice.test';
@@ -15,14 +16,7 @@ let dns: TestDns;
 let registry: Registry;
 let base: string;
 
-async function api(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, json: await res.json() };
-}
+const api = restClient(() => base);
 
 async function register(token: string, hostnames: string[]) {
   const m = await nc.request(subjects.registryRegister, codecs.registerRequest.encode({ v: 1, token, transport: 'core', hostnames, generate: true }), { timeout: 30_000 });

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { startAuthNats, startTestDns, type AuthNats, type TestDns } from '@sluice/testing';
 import { agentInboxPrefix, codecs, subjects } from '@sluice/contracts';
 import { createRegistry, parseRegistryConfig, type Registry } from '../src/index.ts';
+import { restClient } from './support/rest.ts';
 
 /**
  * The registry issues each agent NATS credentials limited to its own subjects, and revoking them
@@ -19,15 +20,8 @@ describe('per-agent NATS credentials issued and revoked by the registry', () => 
   let base: string;
   let token: string;
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const rest = restClient(() => base);
+  const api = (method: string, path: string, body?: unknown) => rest(method, path, token, body);
 
   const register = async (c: NatsConnection, agentId: string) => {
     const m = await c.request(subjects.registryAgentRegister(agentId), codecs.registerRequest.encode({ v: 1, transport: 'core', hostnames: [], generate: true }), { timeout: 5000 });
