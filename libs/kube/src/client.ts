@@ -1,5 +1,5 @@
 import { interceptResource, type InterceptSpec, type InterceptStatus } from '@sluice/contracts';
-import { KubeRequestError } from './errors.ts';
+import { statusOf } from './errors.ts';
 import type { KubeConnection } from './kube-connection.ts';
 import { kubeCall, type KubeCallOptions } from './request.ts';
 
@@ -44,7 +44,7 @@ export interface TypedListPage<T> {
 
 /** The HTTP status a failed call was answered with (0: no answer at all). */
 export function kubeStatusOf(err: unknown): number {
-  return err instanceof KubeRequestError ? err.statusCode : 0;
+  return statusOf(err) ?? 0;
 }
 
 const seg = encodeURIComponent;

@@ -15,3 +15,10 @@ export class KubeConfigError extends SluiceError {
     super('SLUICE_KUBE_CONFIG', message);
   }
 }
+
+/** The HTTP status of a failed call (KubeRequestError, or client-node's ApiException.code), if any. */
+export function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return typeof e?.code === 'number' ? e.code : undefined;
+}

@@ -1,4 +1,4 @@
-export { KubeRequestError, KubeConfigError } from './errors.ts';
+export { KubeRequestError, KubeConfigError, statusOf } from './errors.ts';
 export { loadKubeConnection, kubeConnection, endpointFromKubeconfig, inClusterEndpoint, SERVICE_ACCOUNT_DIR, type KubeConnection } from './kube-connection.ts';
 export { kubeCall, type KubeCallOptions } from './request.ts';
 export { createResourceInformer, type ResourceInformer, type ResourceInformerOptions, type InformerChange, type InformerStats, type ListPage } from './informer.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ClusterIssuerObject, KubeApi } from './kube-api.ts';
-import { statusOf } from './kube-api.ts';
+import { statusOf } from '@sluice/kube';
 
 export const MANAGED_BY_ANNOTATION = 'sluice.dev/managed-by';
 /** Hash of the spec the agent last wrote: a live spec with another hash was changed by someone else. */

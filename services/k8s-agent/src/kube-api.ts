@@ -1,4 +1,4 @@
-import { kubeCall, type KubeCallOptions, type ListPage, type KubeConnection } from '@sluice/kube';
+import { kubeCall, statusOf, type KubeCallOptions, type ListPage, type KubeConnection } from '@sluice/kube';
 import type { LoadBalancerEntry } from './ingress-view.ts';
 
 /** A core/v1 Event, the fields the agent sets. */
@@ -37,12 +37,6 @@ export interface KubeApi {
   replaceClusterIssuer(body: ClusterIssuerObject): Promise<void>;
 }
 
-/** The HTTP status of a failed call (KubeRequestError, or client-node's ApiException.code), if any. */
-export function statusOf(err: unknown): number | undefined {
-  const e = err as { code?: unknown; statusCode?: unknown } | null;
-  if (typeof e?.statusCode === 'number') return e.statusCode;
-  return typeof e?.code === 'number' ? e.code : undefined;
-}
 
 function listPage(raw: unknown): ListPage {
   const o = raw as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { IngressView, LoadBalancerEntry } from './ingress-view.ts';
 import type { KubeApi } from './kube-api.ts';
-import { statusOf } from './kube-api.ts';
+import { statusOf } from '@sluice/kube';
 
 export interface StatusWriterOptions {
   api: KubeApi;
