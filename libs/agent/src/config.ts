@@ -97,16 +97,38 @@ export function compileRules(cfg: AgentConfig): IngressRule[] {
   });
 }
 
+/** Each protocol's rules by hostname (exact and `*.` alike; the first rule of a name wins), and its catch-all. */
+interface RuleIndex {
+  byName: Map<string, IngressRule>;
+  catchAll?: IngressRule;
+}
+
+/** Built once per compiled rule list: an agent of 10,000 Ingresses looks a host up per connection. */
+const indexes = new WeakMap<IngressRule[], Record<'http' | 'tls', RuleIndex>>();
+
+function indexOf(rules: IngressRule[]): Record<'http' | 'tls', RuleIndex> {
+  let index = indexes.get(rules);
+  if (!index) {
+    index = { http: { byName: new Map() }, tls: { byName: new Map() } };
+    for (const r of rules) {
+      const i = index[r.proto];
+      if (r.hostname === null) i.catchAll ??= r;
+      else if (!i.byName.has(r.hostname)) i.byName.set(r.hostname, r);
+    }
+    indexes.set(rules, index);
+  }
+  return index;
+}
+
 /** The rule for a host and protocol: exact name first, then the nearest wildcard, then catch-all. */
 export function matchRule(rules: IngressRule[], host: string, proto: 'http' | 'tls'): IngressRule | undefined {
-  const candidates = rules.filter((r) => r.proto === proto);
-  const exact = candidates.find((r) => r.hostname === host);
+  const { byName, catchAll } = indexOf(rules)[proto];
+  const exact = byName.get(host);
   if (exact) return exact;
-  let best: IngressRule | undefined;
-  for (const r of candidates) {
-    if (r.hostname?.startsWith('*.') && host.endsWith(r.hostname.slice(1)) && host.length > r.hostname.length - 1) {
-      if (!best || r.hostname.length > best.hostname!.length) best = r;
-    }
+  // the nearest wildcard is the longest: `*.b.c` before `*.c` for a.b.c (a label must stand before it)
+  for (let dot = host.indexOf('.', 1); dot > 0; dot = host.indexOf('.', dot + 1)) {
+    const wild = byName.get(`*${host.slice(dot)}`);
+    if (wild) return wild;
   }
-  return best ?? candidates.find((r) => r.hostname === null);
+  return catchAll;
 }
